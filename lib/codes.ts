@@ -1,0 +1,57 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
+
+/** A numeric code of `length` digits from the CSPRNG, first digit 1–9 (spec §6). */
+export function generateCode (length: number): string {
+  let code = String(randomInt(1, 10))
+  for (let i = 1; i < length; i++) code += String(randomInt(0, 10))
+  return code
+}
+
+/**
+ * The keys derived from `codeSecret`: an HMAC key for codes at rest and an AES-256-GCM key
+ * for provider secrets, separated by HKDF so neither use weakens the other.
+ */
+export class CodeKeys {
+  readonly #hmacKey: Buffer
+  readonly #secretKey: Buffer
+
+  constructor (codeSecret: string | Buffer) {
+    const ikm = typeof codeSecret === 'string' ? Buffer.from(codeSecret, 'utf8') : codeSecret
+    this.#hmacKey = Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', 'code-hmac', 32))
+    this.#secretKey = Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', 'secret-aes-256-gcm', 32))
+  }
+
+  /** HMAC-SHA256 over principal, type and code; NUL-separated so no two triples collide. */
+  hash (principalId: string, type: string, code: string): string {
+    return createHmac('sha256', this.#hmacKey).update(`${principalId}\0${type}\0${code}`).digest('hex')
+  }
+
+  /** Encrypts a provider secret as `iv.tag.ciphertext` (base64url), bound to principal and type. */
+  seal (principalId: string, type: string, secret: string): string {
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', this.#secretKey, iv)
+    cipher.setAAD(Buffer.from(`${principalId}\0${type}`))
+    const body = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()])
+    return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.')
+  }
+
+  /** The secret sealed for this principal and type, or null if it was tampered with or moved. */
+  open (principalId: string, type: string, sealed: string): string | null {
+    const [iv, tag, body] = sealed.split('.').map((part) => Buffer.from(part, 'base64url'))
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#secretKey, iv)
+      decipher.setAAD(Buffer.from(`${principalId}\0${type}`))
+      decipher.setAuthTag(tag)
+      return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
+    } catch {
+      return null
+    }
+  }
+}
+
+/** Constant-time equality of two hex digests. */
+export function sameHash (a: string, b: string): boolean {
+  const left = Buffer.from(a, 'hex')
+  const right = Buffer.from(b, 'hex')
+  return left.length === right.length && timingSafeEqual(left, right)
+}

@@ -1,0 +1,124 @@
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+
+/** One JSON:API error object (spec §3). `code` is absent for the few errors Glue gives none. */
+export interface JsonApiError {
+  code?: string
+  status: number
+  detail: string
+}
+
+export interface JsonApiErrorDocument {
+  errors: JsonApiError[]
+}
+
+export const JSON_API_TYPE = 'application/vnd.api+json'
+
+// The catalogue of spec §4, plus the two uncoded body errors. Fastify error codes are
+// `FST_GLUE_MFA_<glue code>` so a log line still tells which Glue error was answered.
+const catalogue = {
+  MissingAccessToken: ['002', 403, 'Missing access token.'],
+  InvalidAccessToken: ['001', 401, 'Invalid access token.'],
+  CodeMissing: ['5900', 403, 'X-MFA-Code header is missing.'],
+  CodeInvalid: ['5901', 403, 'X-MFA-Code is invalid.'],
+  TypeMissing: ['5902', 400, 'Multi-factor authentication type is missing.'],
+  DeactivationFailed: ['5903', 500, 'Failed to deactivate multi-factor authentication.'],
+  TypeAlreadyActivated: ['5904', 400, 'Multi-factor authentication type already activated.'],
+  NoCustomerIdentifier: ['5905', 400, 'No customer identifier provided.'],
+  TypeNotFound: ['5906', 400, 'Multi-factor authentication type is not found.'],
+  CustomerNotFound: ['5907', 400, 'Customer not found.'],
+  UserNotFound: ['5908', 400, 'User not found.'],
+  NoUserIdentifier: ['5909', 400, 'No user identifier provided.'],
+  SendFailed: ['5910', 400, 'Something went wrong while sending your code. Please try again later or contact the system administrator.'],
+  TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.'],
+  InvalidPostData: [null, 400, 'Post data is invalid.'],
+  InvalidResourceType: [null, 400, 'Invalid type.']
+} as const
+
+type CatalogueName = keyof typeof catalogue
+
+const glueCodeOf = new Map<string, string | null>()
+
+function define (name: CatalogueName): FastifyErrorConstructor {
+  const [glue, status, detail] = catalogue[name]
+  const code = `FST_GLUE_MFA_${glue ?? name.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? '' : '_') + c).toUpperCase()}`
+  glueCodeOf.set(code, glue)
+  return createError(code, detail, status)
+}
+
+/** Error constructors of the Glue catalogue, created once (as @fastify/* plugins do). */
+export const MfaErrors = Object.fromEntries(
+  (Object.keys(catalogue) as CatalogueName[]).map((name) => [name, define(name)])
+) as Record<CatalogueName, FastifyErrorConstructor>
+
+/** Thrown for bad plugin options at registration; the message names the option. */
+export const InvalidOptionError = createError<[string, string]>(
+  'FST_GLUE_MFA_INVALID_OPTION',
+  'fastify-glue-mfa: option "%s" %s'
+)
+
+/** A repository failure; answered as a plain 500 (or 5903 on deactivate) and logged. */
+export const RepositoryError = createError<[string]>('FST_GLUE_MFA_REPOSITORY', 'MFA repository failed: %s', 500)
+
+/** 5911 carries the seconds a client should wait; the handler turns it into `Retry-After`. */
+export function tooManyCodes (retryAfterMs: number): FastifyError & { retryAfter: number } {
+  const error = new MfaErrors.TooManyCodes() as FastifyError & { retryAfter: number }
+  error.retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000))
+  return error
+}
+
+const fastifyDetails: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported content type.',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large.',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Request body length is invalid.',
+  FST_ERR_CTP_EMPTY_JSON_BODY: catalogue.InvalidPostData[2],
+  FST_ERR_CTP_INVALID_JSON_BODY: catalogue.InvalidPostData[2]
+}
+
+function errorStatus (error: FastifyError): number {
+  const status = error.statusCode
+  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500
+}
+
+/**
+ * Turns any error met on the plugin's routes into one JSON:API error object. Our own errors
+ * keep their Glue code; Fastify's client errors keep their status with a fixed, safe text;
+ * everything else is a 500 whose detail says nothing about the cause.
+ */
+export function toJsonApiError (error: FastifyError): JsonApiError {
+  const code = error.code
+  if (code !== undefined && glueCodeOf.has(code)) {
+    const glue = glueCodeOf.get(code)
+    const status = error.statusCode as number
+    return glue === null ? { status, detail: error.message } : { code: glue, status, detail: error.message }
+  }
+  if (error.validation !== undefined) {
+    // Body shape errors take Glue's wording: a wrong `data.type` is "Invalid type.", any other
+    // shape problem is "Post data is invalid.".
+    if (error.validationContext === 'body') {
+      const wrongType = error.validation.some((v) => v.instancePath === '/data/type')
+      return { status: 400, detail: wrongType ? catalogue.InvalidResourceType[2] : catalogue.InvalidPostData[2] }
+    }
+    return { status: 400, detail: 'Request headers are invalid.' }
+  }
+  const status = errorStatus(error)
+  if (status >= 500) return { status: 500, detail: 'Internal server error.' }
+  if (code !== undefined && fastifyDetails[code] !== undefined) return { status, detail: fastifyDetails[code] }
+  if (error instanceof SyntaxError) return { status: 400, detail: catalogue.InvalidPostData[2] }
+  return { status, detail: `${STATUS_CODES[status] ?? 'Bad Request'}.` }
+}
+
+export function sendJsonApiError (reply: FastifyReply, error: JsonApiError, retryAfter?: number): FastifyReply {
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  return reply.code(error.status).type(JSON_API_TYPE).send({ errors: [error] })
+}
+
+/** The error handler of the plugin's own routes (and of the guard's answers). */
+export function jsonApiErrorHandler (this: unknown, error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const body = toJsonApiError(error)
+  if (body.status >= 500) {
+    request.log.error({ err: error }, 'fastify-glue-mfa: request failed')
+  }
+  return sendJsonApiError(reply, body, (error as { retryAfter?: number }).retryAfter)
+}

@@ -1,0 +1,15 @@
+import { glueMfa } from './plugin.js'
+
+export default glueMfa
+export { glueMfa }
+export { MFA_STATUS, MFA_STATUS_LABELS, type MfaStatus } from './status.js'
+export { emailProvider, type EmailProviderOptions } from './providers/email.js'
+export type { CodeMessage, ComputedCodeProvider, DeliveredCodeProvider, MfaProvider } from './providers/types.js'
+export { memoryRepository } from './repositories/memory.js'
+export type {
+  AcceptOptions, AcceptResult, CodeProof, FailureOptions, FailureResult, MfaRepository, StoredCode, TypeRecord
+} from './repositories/types.js'
+export type { GlueMfaOptions, StatusFormat, Surface } from './options.js'
+export type { Principal } from './principal.js'
+export type { MfaEvent, MfaEventName } from './events.js'
+export { MfaErrors, InvalidOptionError, type JsonApiError, type JsonApiErrorDocument } from './errors.js'

@@ -1,0 +1,176 @@
+import type { FastifyRequest } from 'fastify'
+import { InvalidOptionError } from './errors.js'
+import type { MfaEvent } from './events.js'
+import type { Principal } from './principal.js'
+import type { MfaProvider } from './providers/types.js'
+import { REPOSITORY_METHODS, type MfaRepository } from './repositories/types.js'
+
+export type Surface = 'storefront' | 'backend'
+export type StatusFormat = 'number' | 'label'
+
+export interface GlueMfaOptions {
+  /** The MFA types, in list order; each `type` unique. */
+  providers: MfaProvider[]
+  repository: MfaRepository
+  /** Key for hashing codes (and sealing provider secrets) at rest; at least 32 bytes. */
+  codeSecret: string | Buffer
+  surface?: Surface
+  /** Maps the verified JWT payload to a principal; null or no `id` means "no identifier". */
+  principal?: (payload: any, request: FastifyRequest) => Principal | null | undefined
+  /** Lets the host say a principal no longer exists (5907 / 5908). */
+  findPrincipal?: (principal: Principal) => boolean | Promise<boolean>
+  /** Resource types whose writes need step-up (spec §7). */
+  protectedResources?: string[]
+  /** Where the five MFA routes are mounted, e.g. '/backend'. */
+  prefix?: string
+  codeLength?: number
+  /** ms */
+  codeTtl?: number
+  maxAttempts?: number
+  /** ms between two codes sent to one principal for one type */
+  resendCooldown?: number
+  principalLockout?: { failures: number, window: number }
+  statusFormat?: StatusFormat
+  clock?: () => number
+  onEvent?: (event: MfaEvent) => void
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  providers: MfaProvider[]
+  repository: MfaRepository
+  codeSecret: string | Buffer
+  surface: Surface
+  principal: (payload: any, request: FastifyRequest) => Principal | null | undefined
+  findPrincipal: ((principal: Principal) => boolean | Promise<boolean>) | undefined
+  protectedResources: Set<string>
+  prefix: string
+  codeLength: number
+  codeTtl: number
+  maxAttempts: number
+  resendCooldown: number
+  principalLockout: { failures: number, window: number }
+  statusFormat: StatusFormat
+  clock: () => number
+  onEvent: ((event: MfaEvent) => void) | undefined
+}
+
+const MINUTE = 60_000
+const TYPE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
+function defaultPrincipal (payload: any): Principal | null {
+  const sub = payload?.sub
+  if (typeof sub === 'string' && sub !== '') return { id: sub }
+  if (typeof sub === 'number' && Number.isFinite(sub)) return { id: String(sub) }
+  return null
+}
+
+function fail (name: string, problem: string): never {
+  throw new InvalidOptionError(name, problem)
+}
+
+function integer (value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(name, `must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function optionalFunction<T> (value: T | undefined, name: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function') fail(name, 'must be a function')
+  return value
+}
+
+function checkProviders (value: unknown): MfaProvider[] {
+  if (!Array.isArray(value) || value.length === 0) fail('providers', 'must be a non-empty array of MFA providers')
+  const seen = new Set<string>()
+  for (const [i, provider] of value.entries()) {
+    const name = `providers[${i}]`
+    if (provider === null || typeof provider !== 'object') fail(name, 'must be a provider object')
+    if (typeof provider.type !== 'string' || !TYPE_NAME.test(provider.type)) {
+      fail(`${name}.type`, 'must be a lower-case name of letters, digits, "-" or "_" (at most 64)')
+    }
+    if (seen.has(provider.type)) fail('providers', `has the type "${provider.type}" twice`)
+    seen.add(provider.type)
+    if (provider.kind === 'delivered') {
+      if (typeof provider.send !== 'function') fail(`${name}.send`, 'must be a function')
+    } else if (provider.kind === 'computed') {
+      for (const method of ['createSecret', 'provisioning', 'match']) {
+        if (typeof provider[method] !== 'function') fail(`${name}.${method}`, 'must be a function')
+      }
+    } else {
+      fail(`${name}.kind`, 'must be "delivered" or "computed"')
+    }
+  }
+  return value
+}
+
+function checkRepository (value: any): MfaRepository {
+  if (value === null || typeof value !== 'object') fail('repository', 'is required (e.g. memoryRepository())')
+  for (const method of REPOSITORY_METHODS) {
+    if (typeof value[method] !== 'function') fail('repository', `is missing the method "${method}"`)
+  }
+  return value
+}
+
+function checkCodeSecret (value: unknown): string | Buffer {
+  const bytes = typeof value === 'string' ? Buffer.byteLength(value) : Buffer.isBuffer(value) ? value.length : -1
+  if (bytes < 0) fail('codeSecret', 'is required: a string or Buffer of at least 32 bytes')
+  if (bytes < 32) fail('codeSecret', `must be at least 32 bytes long (got ${bytes})`)
+  return value as string | Buffer
+}
+
+function oneOf<T extends string> (value: unknown, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback
+  if (!allowed.includes(value as T)) fail(name, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`)
+  return value as T
+}
+
+function checkPrefix (value: unknown): string {
+  if (value === undefined || value === '' || value === '/') return ''
+  if (typeof value !== 'string' || !value.startsWith('/') || /[?#\s:*]/.test(value)) {
+    fail('prefix', 'must be a path starting with "/" (no parameters)')
+  }
+  return value.endsWith('/') ? value.slice(0, -1) : value
+}
+
+function checkResources (value: unknown): Set<string> {
+  if (value === undefined) return new Set()
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
+    fail('protectedResources', 'must be an array of resource type names')
+  }
+  return new Set(value)
+}
+
+function checkLockout (value: any): { failures: number, window: number } {
+  if (value === undefined) return { failures: 10, window: 15 * MINUTE }
+  if (value === null || typeof value !== 'object') fail('principalLockout', 'must be { failures, window }')
+  return {
+    failures: integer(value.failures, 'principalLockout.failures', 10, 1, 1_000_000),
+    window: integer(value.window, 'principalLockout.window', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE)
+  }
+}
+
+/** Checks every option once, at registration, and fills in the defaults of spec §1. */
+export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
+  const opts = (options ?? {}) as Partial<GlueMfaOptions>
+  return {
+    providers: checkProviders(opts.providers),
+    repository: checkRepository(opts.repository),
+    codeSecret: checkCodeSecret(opts.codeSecret),
+    surface: oneOf(opts.surface, 'surface', ['storefront', 'backend'], 'storefront'),
+    principal: optionalFunction(opts.principal, 'principal') ?? defaultPrincipal,
+    findPrincipal: optionalFunction(opts.findPrincipal, 'findPrincipal'),
+    protectedResources: checkResources(opts.protectedResources),
+    prefix: checkPrefix(opts.prefix),
+    codeLength: integer(opts.codeLength, 'codeLength', 6, 4, 12),
+    codeTtl: integer(opts.codeTtl, 'codeTtl', 30 * MINUTE, 1000, 24 * 60 * MINUTE),
+    maxAttempts: integer(opts.maxAttempts, 'maxAttempts', 3, 1, 100),
+    resendCooldown: integer(opts.resendCooldown, 'resendCooldown', 30_000, 0, 24 * 60 * MINUTE),
+    principalLockout: checkLockout(opts.principalLockout),
+    statusFormat: oneOf(opts.statusFormat, 'statusFormat', ['number', 'label'], 'number'),
+    clock: optionalFunction(opts.clock, 'clock') ?? Date.now,
+    onEvent: optionalFunction(opts.onEvent, 'onEvent')
+  }
+}

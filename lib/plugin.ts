@@ -1,0 +1,46 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import createError from '@fastify/error'
+import { createGuard } from './guard.js'
+import { resolveOptions, type GlueMfaOptions } from './options.js'
+import { createAuthenticator } from './principal.js'
+import { mfaRoutes } from './routes/index.js'
+import { MfaService } from './service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Route hook applying the step-up check (X-MFA-Code) to one route. */
+    requireMfa: preHandlerAsyncHookHandler
+  }
+}
+
+const AlreadyRegisteredError = createError(
+  'FST_GLUE_MFA_ALREADY_REGISTERED',
+  'fastify-glue-mfa is already registered in this context; register a second surface inside its own encapsulated plugin'
+)
+
+async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): Promise<void> {
+  const options = resolveOptions(opts)
+  if (fastify.hasDecorator('requireMfa')) throw new AlreadyRegisteredError()
+
+  const auth = createAuthenticator(options)
+  const service = new MfaService(options)
+  const guard = createGuard(auth, service, options.protectedResources)
+
+  if (!fastify.hasRequestDecorator('principal')) fastify.decorateRequest('principal', null)
+  fastify.decorate('requireMfa', guard.requireMfa)
+  fastify.addHook('onRoute', guard.onRoute)
+  const { repository } = options
+  if (typeof repository.close === 'function') {
+    fastify.addHook('onClose', async () => { await repository.close?.() })
+  }
+
+  await fastify.register(async (scope) => { await mfaRoutes(scope, { options, auth, service }) }, { prefix: options.prefix })
+}
+
+/** The Glue MFA API and step-up guard as a Fastify plugin. */
+export const glueMfa = fp(glueMfaPlugin, {
+  name: 'fastify-glue-mfa',
+  fastify: '5.x',
+  dependencies: ['@fastify/jwt']
+})

@@ -1,0 +1,15 @@
+import { InvalidOptionError } from '../errors.js'
+import type { CodeMessage, DeliveredCodeProvider } from './types.js'
+
+export interface EmailProviderOptions {
+  /** Delivers the code (your mailer). A throw or rejection answers 5910 and keeps no usable code. */
+  send: (message: CodeMessage) => Promise<void> | void
+  /** The type name; `email` unless you register two mail-like types. */
+  type?: string
+}
+
+/** The `email` MFA type: the plugin generates numeric codes, `send` delivers them. */
+export function emailProvider (options: EmailProviderOptions): DeliveredCodeProvider {
+  if (typeof options?.send !== 'function') throw new InvalidOptionError('emailProvider.send', 'must be a function')
+  return { kind: 'delivered', type: options.type ?? 'email', send: options.send }
+}

@@ -1,0 +1,52 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { JSON_API_TYPE, MfaErrors } from '../errors.js'
+import type { Principal } from '../principal.js'
+import { actionBody, CodeHeaders, errorResponses } from '../schemas.js'
+import type { RouteContext } from './context.js'
+
+interface ActionBody {
+  data: { type: string, attributes: { type?: unknown } }
+}
+
+/** What one POST resource does once the request is known to be well-formed. */
+export interface ActionSpec {
+  resource: string
+  summary: string
+  description: string
+  /** Verify and deactivate always need the code, checked right after the principal (spec §4). */
+  codeRequired: boolean
+  /** Extra success responses (activate answers 201 for computed types). */
+  responses?: Record<number, unknown>
+  run: (request: FastifyRequest, reply: FastifyReply, input: { principal: Principal, type: string, code: string }) => Promise<unknown>
+}
+
+/** The `X-MFA-Code` header, trimmed; '' when absent or blank. */
+export function codeHeader (request: FastifyRequest): string {
+  const value = request.headers['x-mfa-code']
+  return typeof value === 'string' ? value.trim() : ''
+}
+
+/** The skeleton the four POST resources share: schema, then the checks in the order of spec §4. */
+export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: ActionSpec): void {
+  app.post(`/${spec.resource}`, {
+    schema: {
+      summary: spec.summary,
+      description: spec.description,
+      tags: ['multi-factor authentication'],
+      security: [{ bearerAuth: [] }],
+      body: actionBody(spec.resource),
+      headers: CodeHeaders,
+      response: { 204: { type: 'null', description: 'Done' }, ...spec.responses, ...errorResponses() }
+    },
+    preHandler: async (request) => { await ctx.auth.requirePrincipal(request) }
+  }, async (request, reply) => {
+    const principal = request.principal as Principal
+    const code = codeHeader(request)
+    if (spec.codeRequired && code === '') throw new MfaErrors.CodeMissing()
+    const type = (request.body as ActionBody).data.attributes.type
+    if (typeof type !== 'string' || type === '') throw new MfaErrors.TypeMissing()
+    const result = await spec.run(request, reply, { principal, type, code })
+    if (result === undefined) return reply.code(204).send()
+    return reply.type(JSON_API_TYPE).send(result)
+  })
+}

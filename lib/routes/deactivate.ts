@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify'
+import { RESOURCES } from '../schemas.js'
+import { actionRoute } from './action.js'
+import type { RouteContext } from './context.js'
+
+export function deactivateRoute (app: FastifyInstance, ctx: RouteContext): void {
+  actionRoute(app, ctx, {
+    resource: RESOURCES.deactivate,
+    summary: 'Deactivate an MFA type',
+    description: 'Disables an enabled type; needs a valid code of that type in X-MFA-Code. All codes of the type stop working.',
+    codeRequired: true,
+    async run (request, _reply, { principal, type, code }) {
+      await ctx.service.deactivate(request.log, principal, type, code)
+    }
+  })
+}

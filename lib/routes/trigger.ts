@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify'
+import { RESOURCES } from '../schemas.js'
+import { actionRoute } from './action.js'
+import type { RouteContext } from './context.js'
+
+export function triggerRoute (app: FastifyInstance, ctx: RouteContext): void {
+  actionRoute(app, ctx, {
+    resource: RESOURCES.trigger,
+    summary: 'Send an MFA code',
+    description: 'Sends a fresh code for an enabled type (superseding the previous one), at most once per resend cooldown. Authenticator-app types send nothing.',
+    codeRequired: false,
+    async run (request, _reply, { principal, type }) {
+      await ctx.service.trigger(request.log, principal, type)
+    }
+  })
+}

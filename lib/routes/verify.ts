@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify'
+import { RESOURCES } from '../schemas.js'
+import { actionRoute } from './action.js'
+import type { RouteContext } from './context.js'
+
+export function verifyRoute (app: FastifyInstance, ctx: RouteContext): void {
+  actionRoute(app, ctx, {
+    resource: RESOURCES.verify,
+    summary: 'Verify an MFA type',
+    description: 'Completes activation of a pending type with the code in X-MFA-Code; the type becomes enabled.',
+    codeRequired: true,
+    async run (request, _reply, { principal, type, code }) {
+      await ctx.service.verify(request.log, principal, type, code)
+    }
+  })
+}

@@ -1,0 +1,70 @@
+import { Type, type TSchema } from '@sinclair/typebox'
+import type { StatusFormat } from './options.js'
+
+/** The resource names of spec §2: the route path and the body's `data.type`. */
+export const RESOURCES = {
+  list: 'multi-factor-auth-types',
+  activate: 'multi-factor-auth-type-activate',
+  verify: 'multi-factor-auth-type-verify',
+  deactivate: 'multi-factor-auth-type-deactivate',
+  trigger: 'multi-factor-auth-trigger'
+} as const
+
+export const ErrorObject = Type.Object({
+  code: Type.Optional(Type.String({ description: 'Glue error code, e.g. "5901"' })),
+  status: Type.Integer({ description: 'The HTTP status, repeated' }),
+  detail: Type.String()
+})
+
+export const ErrorDocument = Type.Object({
+  errors: Type.Array(ErrorObject, { minItems: 1 })
+}, { description: 'JSON:API error document' })
+
+/** Statuses every route can answer with an error document. */
+export const ERROR_STATUSES = [400, 401, 403, 404, 413, 415, 429, 500] as const
+
+export function errorResponses (): Record<number, TSchema> {
+  return Object.fromEntries(ERROR_STATUSES.map((status) => [status, ErrorDocument]))
+}
+
+export function listResponse (statusFormat: StatusFormat): TSchema {
+  const status = statusFormat === 'label'
+    ? Type.String({ description: '"deactivated", "activation is pending" or "activated"' })
+    : Type.Integer({ description: '0 disabled, 1 activation pending, 2 enabled', minimum: 0, maximum: 2 })
+  return Type.Object({
+    data: Type.Array(Type.Object({
+      type: Type.Literal(RESOURCES.list),
+      id: Type.String({ description: 'The MFA type name' }),
+      attributes: Type.Object({ type: Type.String(), status })
+    })),
+    links: Type.Object({ self: Type.String() })
+  })
+}
+
+/**
+ * The POST body. Only the JSON:API frame is checked here ("Post data is invalid." /
+ * "Invalid type."); `attributes.type` is checked by the handler, after the principal and
+ * the code header, as the order of spec §4 wants (5902 comes late).
+ */
+export function actionBody (resource: string): TSchema {
+  return Type.Object({
+    data: Type.Object({
+      type: Type.Literal(resource),
+      attributes: Type.Object({
+        type: Type.Optional(Type.Unknown({ description: 'The MFA type name, e.g. "email"' }))
+      })
+    })
+  })
+}
+
+export const CodeHeaders = Type.Object({
+  'x-mfa-code': Type.Optional(Type.String({ description: 'The MFA code (email code or authenticator app code)' }))
+})
+
+export const ProvisioningResponse = Type.Object({
+  data: Type.Object({
+    type: Type.Literal(RESOURCES.activate),
+    id: Type.String(),
+    attributes: Type.Record(Type.String(), Type.String())
+  })
+})
