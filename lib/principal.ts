@@ -66,4 +66,3 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
     }
   }
 }
-
