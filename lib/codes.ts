@@ -21,16 +21,16 @@ export class CodeKeys {
     this.#secretKey = Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', 'secret-aes-256-gcm', 32))
   }
 
-  /** HMAC-SHA256 over principal, type and code; NUL-separated so no two triples collide. */
+  /** HMAC-SHA256 over principal, type and code, JSON-framed so no two triples collide. */
   hash (principalId: string, type: string, code: string): string {
-    return createHmac('sha256', this.#hmacKey).update(`${principalId}\0${type}\0${code}`).digest('hex')
+    return createHmac('sha256', this.#hmacKey).update(JSON.stringify([principalId, type, code])).digest('hex')
   }
 
   /** Encrypts a provider secret as `iv.tag.ciphertext` (base64url), bound to principal and type. */
   seal (principalId: string, type: string, secret: string): string {
     const iv = randomBytes(12)
     const cipher = createCipheriv('aes-256-gcm', this.#secretKey, iv)
-    cipher.setAAD(Buffer.from(`${principalId}\0${type}`))
+    cipher.setAAD(Buffer.from(JSON.stringify([principalId, type])))
     const body = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()])
     return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.')
   }
@@ -40,7 +40,7 @@ export class CodeKeys {
     const [iv, tag, body] = sealed.split('.').map((part) => Buffer.from(part, 'base64url'))
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#secretKey, iv)
-      decipher.setAAD(Buffer.from(`${principalId}\0${type}`))
+      decipher.setAAD(Buffer.from(JSON.stringify([principalId, type])))
       decipher.setAuthTag(tag)
       return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
     } catch {

@@ -69,13 +69,14 @@ export class MfaService {
       return { provisioning: provider.provisioning(principal, secret) }
     }
 
+    const previous = record?.lastSentAt ?? null
     await this.#reserveSend(principal.id, type, now)
     if (!(await this.#repository.beginActivation(principal.id, type, null))) {
-      await this.#repository.releaseSend(principal.id, type, now)
+      await this.#repository.releaseSend(principal.id, type, now, previous)
       throw new MfaErrors.TypeAlreadyActivated()
     }
     if (!wasPending) this.#emit(log, 'type.pending', principal.id, type)
-    await this.#deliver(log, principal, provider, now)
+    await this.#deliver(log, principal, provider, now, previous)
     return null
   }
 
@@ -122,7 +123,7 @@ export class MfaService {
     if (provider.kind === 'computed') return
     const now = this.#options.clock()
     await this.#reserveSend(principal.id, type, now)
-    await this.#deliver(log, principal, provider, now)
+    await this.#deliver(log, principal, provider, now, record.lastSentAt)
   }
 
   /**
@@ -211,14 +212,14 @@ export class MfaService {
   }
 
   /** Sends a fresh code; stores its hash only once the provider took it (spec §5, 5910). */
-  async #deliver (log: FastifyBaseLogger, principal: Principal, provider: DeliveredCodeProvider, reservedAt: number): Promise<void> {
+  async #deliver (log: FastifyBaseLogger, principal: Principal, provider: DeliveredCodeProvider, reservedAt: number, previous: number | null): Promise<void> {
     const { type } = provider
     const code = generateCode(this.#options.codeLength)
     try {
       await provider.send({ principal, type, code })
     } catch (err) {
       log.warn({ err: { message: (err as Error)?.message }, type }, 'fastify-glue-mfa: code delivery failed')
-      await this.#repository.releaseSend(principal.id, type, reservedAt)
+      await this.#repository.releaseSend(principal.id, type, reservedAt, previous)
       this.#emit(log, 'code.send_failed', principal.id, type)
       throw new MfaErrors.SendFailed()
     }

@@ -1,7 +1,10 @@
+import type { Test } from 'tap'
+import { Value } from '@sinclair/typebox/value'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import glueMfa, { emailProvider, memoryRepository, type GlueMfaOptions, type MfaEvent } from '../lib/index.js'
 import type { CodeMessage } from '../lib/providers/types.js'
+import { ErrorDocument } from '../lib/schemas.js'
 
 export const JWT_SECRET = 'test-jwt-secret-that-is-long-enough-for-hs256'
 export const CODE_SECRET = 'test-code-secret-0123456789abcdef-0123456789'
@@ -41,8 +44,14 @@ export interface TestApp {
   token: (sub?: string | null, extra?: Record<string, unknown>) => string
 }
 
-export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<TestApp> {
-  const app = Fastify()
+/** Every log line an app wrote, for checks that no code or secret ever reaches a log. */
+export class LogCapture {
+  lines: string[] = []
+  stream = { write: (line: string): void => { this.lines.push(line) } }
+}
+
+export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>, logs?: LogCapture): Promise<TestApp> {
+  const app = Fastify(logs === undefined ? {} : { logger: { level: 'trace', stream: logs.stream } })
   const clock = new TestClock()
   const outbox = new Outbox()
   const events: MfaEvent[] = []
@@ -90,4 +99,19 @@ export async function list (app: FastifyInstance, token: string | null, prefix =
 
 export function statuses (res: LightMyRequestResponse): Record<string, unknown> {
   return Object.fromEntries(res.json().data.map((d: any) => [d.id, d.attributes.status]))
+}
+
+/** The JSON:API error shape of spec §3, checked the same way for every error response. */
+export function expectError (t: Test, res: LightMyRequestResponse, status: number, code: string | undefined, detail?: string): void {
+  t.equal(res.statusCode, status, `HTTP ${status}`)
+  t.match(res.headers['content-type'], /^application\/vnd\.api\+json/, 'JSON:API content type')
+  const doc = res.json()
+  t.ok(Value.Check(ErrorDocument, doc), `error document shape: ${res.body}`)
+  t.same(Object.keys(doc), ['errors'], 'nothing but errors')
+  t.equal(doc.errors.length, 1)
+  const [error] = doc.errors
+  t.equal(error.status, status, 'status repeats the HTTP status')
+  t.equal(error.code, code, `code ${code ?? '(none)'}`)
+  if (detail !== undefined) t.equal(error.detail, detail)
+  t.notMatch(res.body, /\bat .*\.(ts|js):\d+|stack|statusCode/, 'no stack trace or Fastify default shape')
 }

@@ -1,10 +1,65 @@
 import { test } from 'tap'
+import { emailProvider, MFA_STATUS } from '../lib/index.js'
 import { buildApp, list, statuses } from './helpers.js'
 
-test('a fresh principal sees every type at 0', async (t) => {
-  const { app, token } = await buildApp()
+const send = (): void => {}
+
+test('a fresh principal sees every registered type at 0, in provider order', async (t) => {
+  const { app, token } = await buildApp({ providers: [emailProvider({ send, type: 'sms' }), emailProvider({ send })] })
   t.teardown(() => app.close())
   const res = await list(app, token())
   t.equal(res.statusCode, 200)
-  t.same(statuses(res), { email: 0 })
+  t.match(res.headers['content-type'], /^application\/vnd\.api\+json/)
+  t.same(res.json(), {
+    data: [
+      { type: 'multi-factor-auth-types', id: 'sms', attributes: { type: 'sms', status: 0 } },
+      { type: 'multi-factor-auth-types', id: 'email', attributes: { type: 'email', status: 0 } }
+    ],
+    links: { self: '/multi-factor-auth-types' }
+  })
+})
+
+test('statuses set through the repository show, per principal only', async (t) => {
+  const { app, token, repository } = await buildApp({ providers: [emailProvider({ send }), emailProvider({ send, type: 'sms' })] })
+  t.teardown(() => app.close())
+  await repository.beginActivation('a', 'email', null)
+  await repository.beginActivation('a', 'sms', null)
+  await repository.acceptCode('a', 'sms', { step: 1 }, { now: 0, maxAttempts: 3, requireStatus: MFA_STATUS.PENDING, enable: true })
+  t.same(statuses(await list(app, token('a'))), { email: 1, sms: 2 })
+  t.same(statuses(await list(app, token('b'))), { email: 0, sms: 0 }, "A's statuses never show for B")
+})
+
+test("statusFormat 'label' answers the labels of newer Glue releases", async (t) => {
+  const { app, token, repository } = await buildApp({ statusFormat: 'label', providers: [emailProvider({ send }), emailProvider({ send, type: 'sms' }), emailProvider({ send, type: 'push' })] })
+  t.teardown(() => app.close())
+  await repository.beginActivation('a', 'sms', null)
+  await repository.beginActivation('a', 'push', null)
+  await repository.acceptCode('a', 'push', { step: 1 }, { now: 0, maxAttempts: 3, requireStatus: MFA_STATUS.PENDING, enable: true })
+  t.same(statuses(await list(app, token('a'))), { email: 'deactivated', sms: 'activation is pending', push: 'activated' })
+})
+
+test('stored types no longer registered are listed after the registered ones', async (t) => {
+  const { app, token, repository } = await buildApp()
+  t.teardown(() => app.close())
+  for (const type of ['zz-legacy', 'sms', 'gone']) await repository.beginActivation('a', type, null)
+  await repository.disable('a', 'gone')
+  const res = await list(app, token('a'))
+  t.same(res.json().data.map((d: { id: string }) => d.id), ['email', 'sms', 'zz-legacy'], 'pending/enabled orphans sorted, disabled ones hidden')
+  t.same(statuses(res), { email: 0, sms: 1, 'zz-legacy': 1 })
+})
+
+test('under a prefix, links.self carries it', async (t) => {
+  const { app, token } = await buildApp({ prefix: '/backend/' })
+  t.teardown(() => app.close())
+  const res = await list(app, token(), '/backend')
+  t.equal(res.json().links.self, '/backend/multi-factor-auth-types')
+  t.equal((await list(app, token())).statusCode, 404, 'nothing at the root')
+})
+
+test('HEAD answers like GET without a body', async (t) => {
+  const { app, token } = await buildApp()
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'HEAD', url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${token()}` } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.body, '')
 })

@@ -72,9 +72,9 @@ export function memoryRepository (): MfaRepository & { inspect: () => Map<string
       return 0
     },
 
-    async releaseSend (principalId, type, reservedAt) {
+    async releaseSend (principalId, type, reservedAt, previous) {
       const found = existing(principalId, type)
-      if (found !== undefined && found.lastSentAt === reservedAt) found.lastSentAt = null
+      if (found !== undefined && found.lastSentAt === reservedAt) found.lastSentAt = previous
     },
 
     async storeCode (principalId, type, code) {

@@ -82,8 +82,11 @@ export interface MfaRepository {
    * which the slot frees.
    */
   reserveSend: (principalId: string, type: string, now: number, cooldown: number) => Promise<number>
-  /** Gives back a slot taken at `reservedAt` (delivery failed), if no newer one was taken. */
-  releaseSend: (principalId: string, type: string, reservedAt: number) => Promise<void>
+  /**
+   * Gives back a slot taken at `reservedAt` (delivery failed): `lastSentAt` returns to
+   * `previous`, unless a newer slot was taken since.
+   */
+  releaseSend: (principalId: string, type: string, reservedAt: number, previous: number | null) => Promise<void>
   /** Makes `code` the newest code (attempts 0, not verified), superseding any other. */
   storeCode: (principalId: string, type: string, code: { hash: string, expiresAt: number }) => Promise<void>
   /** Accepts a code if it is still the valid one and the status is as required (see AcceptOptions). */

@@ -1,0 +1,67 @@
+import { test } from 'tap'
+import { buildApp, expectError, post } from './helpers.js'
+
+const verifyBody = JSON.stringify({ data: { type: 'multi-factor-auth-type-verify', attributes: { type: 'email' } } })
+
+test("Fastify's own failures on the plugin's routes are JSON:API error documents", async (t) => {
+  const { app, token } = await buildApp({ prefix: '/mfa' })
+  t.teardown(() => app.close())
+  const auth = { authorization: `Bearer ${token()}` }
+  const send = async (method: string, url: string, headers: Record<string, string>, payload?: string): Promise<Awaited<ReturnType<typeof app.inject>>> =>
+    await app.inject({ method: method as 'POST', url, headers: { ...auth, ...headers }, payload })
+
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, '{"data":'), 400, undefined, 'Post data is invalid.')
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, ''), 400, undefined, 'Post data is invalid.')
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'text/plain' }, verifyBody), 415, undefined, 'Unsupported content type.')
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/xml' }, '<a/>'), 415, undefined, 'Unsupported content type.')
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, JSON.stringify({ data: { type: 'multi-factor-auth-type-verify', attributes: { type: 'x'.repeat(1_100_000) } } })), 413, undefined, 'Request body is too large.')
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, '{"__proto__":{"polluted":true},"data":{}}'), 400, undefined, 'Post data is invalid.')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
+  expectError(t, await send('GET', '/mfa/nothing-here', {}), 404, undefined, 'Not Found.')
+  const wrongMethod = await send('DELETE', '/mfa/multi-factor-auth-types', {})
+  expectError(t, wrongMethod, 405, undefined, 'Method Not Allowed.')
+  t.equal(wrongMethod.headers.allow, 'GET, HEAD')
+  t.equal((await send('GET', '/mfa/multi-factor-auth-trigger', {})).headers.allow, 'POST')
+  const vnd = await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/vnd.api+json' }, verifyBody)
+  expectError(t, vnd, 403, '5900', 'X-MFA-Code header is missing.')
+})
+
+test('body shape errors: Post data is invalid. / Invalid type.', async (t) => {
+  const { app, token } = await buildApp()
+  t.teardown(() => app.close())
+  const resource = 'multi-factor-auth-type-activate'
+  const cases: Array<[string, unknown, string]> = [
+    ['no data', {}, 'Post data is invalid.'],
+    ['data not an object', { data: 'x' }, 'Post data is invalid.'],
+    ['no attributes', { data: { type: resource } }, 'Post data is invalid.'],
+    ['attributes null', { data: { type: resource, attributes: null } }, 'Post data is invalid.'],
+    ['array body', [1, 2], 'Post data is invalid.'],
+    ['wrong data.type', { data: { type: 'multi-factor-auth-trigger', attributes: { type: 'email' } } }, 'Invalid type.'],
+    ['data.type a number', { data: { type: 5, attributes: { type: 'email' } } }, 'Invalid type.']
+  ]
+  for (const [name, payload, detail] of cases) {
+    t.test(name, async (t) => { expectError(t, await post(app, resource, token(), { payload }), 400, undefined, detail) })
+  }
+  expectError(t, await post(app, resource, token(), { payload: { data: { type: resource, attributes: {} } } }), 400, '5902')
+  const cases5902: Array<[string, unknown]> = [['null', null], ['empty', ''], ['a number', 5], ['an object', { a: 1 }], ['an array', ['email']]]
+  for (const [name, type] of cases5902) {
+    t.test(`attributes.type ${name}`, async (t) => {
+      expectError(t, await post(app, resource, token(), { type }), 400, '5902', 'Multi-factor authentication type is missing.')
+    })
+  }
+  expectError(t, await post(app, resource, token(), { type: 'pigeon' }), 400, '5906', 'Multi-factor authentication type is not found.')
+})
+
+test('headers that fail their schema are a JSON:API 400', async (t) => {
+  const { app } = await buildApp()
+  t.teardown(() => app.close())
+  const { toJsonApiError } = await import('../lib/errors.js')
+  const error = Object.assign(new Error('bad'), { validation: [{ instancePath: '/x-mfa-code' }], validationContext: 'headers', statusCode: 400 })
+  t.same(toJsonApiError(error as never), { status: 400, detail: 'Request headers are invalid.' })
+  const odd = Object.assign(new Error('teapot'), { statusCode: 418 })
+  t.same(toJsonApiError(odd as never), { status: 418, detail: "I'm a Teapot." })
+  const weird = Object.assign(new Error('weird'), { statusCode: 499 })
+  t.same(toJsonApiError(weird as never), { status: 499, detail: 'Bad Request.' })
+  const noStatus = new Error('boom')
+  t.same(toJsonApiError(noStatus as never), { status: 500, detail: 'Internal server error.' })
+})

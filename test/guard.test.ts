@@ -1,0 +1,113 @@
+import { test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, expectError, post, type TestApp } from './helpers.js'
+
+function routes (app: FastifyInstance): void {
+  app.post('/carts', async () => ({ ok: 'carts' }))
+  app.get('/carts', async () => ({ ok: 'read' }))
+  app.patch('/carts/:id', async () => ({ ok: 'patch' }))
+  app.put('/customers/:id/addresses/:addressId', async () => ({ ok: 'address' }))
+  app.delete('/customer-password/:id', async () => ({ ok: 'password' }))
+  app.route({ method: ['GET', 'HEAD', 'OPTIONS'], url: '/carts/:id/items', handler: async () => ({ ok: 'safe' }) })
+  app.post('/customers', { preHandler: async () => {} }, async (request) => ({ principal: request.principal }))
+  app.post('/wishlists', async () => ({ ok: 'unprotected' }))
+  app.post('/orders', { preHandler: app.requireMfa }, async (request) => ({ principal: request.principal }))
+  app.setErrorHandler((_error, _request, reply) => reply.code(599).send({ host: 'reshaped' }))
+}
+
+async function enabled (): Promise<TestApp & { tok: string, code: string }> {
+  const s = await buildApp({ maxAttempts: 10, protectedResources: ['carts', 'addresses', 'customer-password', 'customers', 'items'] }, routes)
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  return { ...s, tok, code: s.outbox.last() }
+}
+
+async function call (app: FastifyInstance, method: string, url: string, headers: Record<string, string> = {}): Promise<Awaited<ReturnType<FastifyInstance['inject']>>> {
+  return await app.inject({ method: method as 'POST', url, headers })
+}
+
+test('writes on protected resources need a code; the resource is the last static segment', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  const auth = { authorization: `Bearer ${s.tok}` }
+  for (const [method, url] of [['POST', '/carts'], ['PATCH', '/carts/1'], ['PUT', '/customers/1/addresses/2'], ['DELETE', '/customer-password/1']]) {
+    expectError(t, await call(s.app, method, url, auth), 403, '5900', 'X-MFA-Code header is missing.')
+    expectError(t, await call(s.app, method, url, { ...auth, 'x-mfa-code': '' }), 403, '5900')
+    expectError(t, await call(s.app, method, url, { ...auth, 'x-mfa-code': 'nope' }), 403, '5901', 'X-MFA-Code is invalid.')
+    t.equal((await call(s.app, method, url, { ...auth, 'x-mfa-code': s.code })).statusCode, 200, `${method} ${url} with the code`)
+  }
+  t.equal((await call(s.app, 'GET', '/carts', auth)).statusCode, 200, 'GET passes')
+  t.equal((await call(s.app, 'HEAD', '/carts/1/items', auth)).statusCode, 200, 'HEAD passes')
+  t.equal((await call(s.app, 'OPTIONS', '/carts/1/items', auth)).statusCode, 200, 'OPTIONS passes')
+  t.equal((await call(s.app, 'POST', '/wishlists', auth)).statusCode, 200, 'an unprotected route is untouched')
+})
+
+test('the guard answers its own JSON:API errors, whatever the host error handler does', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  const res = await call(s.app, 'POST', '/carts', { authorization: 'Bearer forged.token.here' })
+  expectError(t, res, 401, '001', 'Invalid access token.')
+  const noId = await call(s.app, 'POST', '/carts', { authorization: `Bearer ${s.token(null)}` })
+  expectError(t, noId, 400, '5905')
+})
+
+test('anonymous writes pass on resources protected by type only; requireMfa always needs a token', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  const anonymous = await call(s.app, 'POST', '/customers')
+  t.equal(anonymous.statusCode, 200)
+  t.same(anonymous.json(), { principal: null }, 'request.principal stays null')
+  expectError(t, await call(s.app, 'POST', '/orders'), 403, '002', 'Missing access token.')
+})
+
+test('requireMfa works on a route outside protectedResources and sets request.principal', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  const auth = { authorization: `Bearer ${s.tok}` }
+  expectError(t, await call(s.app, 'POST', '/orders', auth), 403, '5900')
+  const res = await call(s.app, 'POST', '/orders', { ...auth, 'x-mfa-code': s.code })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { principal: { id: 'customer-1' } })
+  const other = await call(s.app, 'POST', '/orders', { authorization: `Bearer ${s.token('no-mfa')}` })
+  t.same(other.json(), { principal: { id: 'no-mfa' } }, 'a principal without MFA passes')
+})
+
+test('pending types never require a code; no MFA means no header needed', async (t) => {
+  const s = await buildApp({ protectedResources: ['carts'] }, routes)
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  t.equal((await call(s.app, 'POST', '/carts', { authorization: `Bearer ${tok}` })).statusCode, 200)
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  t.equal((await call(s.app, 'POST', '/carts', { authorization: `Bearer ${tok}` })).statusCode, 200, 'pending: still no code needed')
+  t.same(s.events.map((e) => e.name), ['type.pending', 'code.sent'], 'no step-up events without enabled types')
+})
+
+test('the guard keeps a route\'s own preHandlers and runs after them', async (t) => {
+  const order: string[] = []
+  const s = await buildApp({ protectedResources: ['carts'] }, (app) => {
+    app.post('/carts', { preHandler: [async () => { order.push('host') }] }, async () => { order.push('handler'); return {} })
+  })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  t.equal((await call(s.app, 'POST', '/carts', { authorization: `Bearer ${tok}` })).statusCode, 403)
+  t.same(order, ['host'], 'the handler never ran')
+})
+
+test('a repository failure in the guard is a JSON:API 500', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  s.repository.getTypes = async () => { throw new Error('connection lost') }
+  const res = await call(s.app, 'POST', '/carts', { authorization: `Bearer ${s.tok}`, 'x-mfa-code': s.code })
+  expectError(t, res, 500, undefined, 'Internal server error.')
+})
+
+test('the guard accepts a code of any enabled type and counts a wrong one against each', async (t) => {
+  const s = await enabled()
+  t.teardown(() => s.app.close())
+  await call(s.app, 'POST', '/carts', { authorization: `Bearer ${s.tok}`, 'x-mfa-code': '42' })
+  t.equal((await s.repository.getType('customer-1', 'email'))?.code?.attempts, 1)
+  t.same(s.events.slice(-2).map((e) => e.name), ['code.rejected', 'stepup.denied'])
+})
