@@ -4,6 +4,7 @@ export default glueMfa
 export { glueMfa }
 export { MFA_STATUS, MFA_STATUS_LABELS, type MfaStatus } from './status.js'
 export { emailProvider, type EmailProviderOptions } from './providers/email.js'
+export { totpProvider, type TotpAlgorithm, type TotpProviderOptions } from './providers/totp.js'
 export type { CodeMessage, ComputedCodeProvider, DeliveredCodeProvider, MfaProvider } from './providers/types.js'
 export { memoryRepository } from './repositories/memory.js'
 export type {

@@ -22,7 +22,7 @@ async function registerWith (options: unknown): Promise<Error | null> {
 }
 
 test('each bad option fails ready() with an error naming it', async (t) => {
-  const { repository, ...withoutRepository } = valid()
+  const { repository: _unused, ...withoutRepository } = valid()
   const cases: Array<[string, unknown, RegExp]> = [
     ['no options at all', undefined, /option "providers"/],
     ['providers missing', { ...valid(), providers: undefined }, /option "providers" must be a non-empty array/],
@@ -56,7 +56,6 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['principalLockout.failures zero', { ...valid(), principalLockout: { failures: 0, window: 60_000 } }, /option "principalLockout\.failures"/],
     ['principalLockout.window tiny', { ...valid(), principalLockout: { failures: 5, window: 10 } }, /option "principalLockout\.window"/]
   ]
-  void repository
   for (const [name, options, message] of cases) {
     const error = await registerWith(options)
     t.match(error?.message, message, name)
@@ -74,7 +73,7 @@ test('emailProvider checks its own options', async (t) => {
 test('@fastify/jwt must be registered first', async (t) => {
   const app = Fastify()
   app.register(glueMfa, valid())
-  await t.rejects(app.ready(), /@fastify\/jwt/)
+  await t.rejects(async () => { await app.ready() }, /@fastify\/jwt/)
 })
 
 test('registering twice in one context is refused with a clear error', async (t) => {
@@ -82,7 +81,7 @@ test('registering twice in one context is refused with a clear error', async (t)
   await app.register(fastifyJwt, { secret: JWT_SECRET })
   app.register(glueMfa, valid())
   app.register(glueMfa, { ...valid(), prefix: '/backend' })
-  await t.rejects(app.ready(), { code: 'FST_GLUE_MFA_ALREADY_REGISTERED' })
+  await t.rejects(async () => { await app.ready() }, { code: 'FST_GLUE_MFA_ALREADY_REGISTERED' })
 })
 
 test('storefront and backend under two prefixes keep separate providers, repositories and codes', async (t) => {

@@ -1,0 +1,98 @@
+import { generateSecret, verifySync, type HashAlgorithm, type VerifyResult } from 'otplib'
+import { InvalidOptionError } from '../errors.js'
+import type { Principal } from '../principal.js'
+import type { ComputedCodeProvider } from './types.js'
+
+export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512' | 'sha1' | 'sha256' | 'sha512'
+
+export interface TotpProviderOptions {
+  /** Shown by authenticator apps as the account's issuer (your product's name). Required. */
+  issuer: string
+  /** Code length, 6 to 8 [6]. */
+  digits?: number
+  /** Time step in seconds, 1 to 3600 [30]. */
+  period?: number
+  /** HMAC hash [SHA1]; most authenticator apps only support SHA1. */
+  algorithm?: TotpAlgorithm
+  /** Steps accepted either side of the current one, 0 to 10 [1]. */
+  window?: number
+  /** The type name; `totp` unless you register two authenticator types. */
+  type?: string
+  /** The account name in the otpauth URI [principal.email, else principal.id]. */
+  label?: (principal: Principal) => string
+}
+
+const ALGORITHMS = new Map<string, HashAlgorithm>([['sha1', 'sha1'], ['sha256', 'sha256'], ['sha512', 'sha512']])
+/** otplib refuses longer periods (its MAX_PERIOD guardrail); fail at construction instead. */
+const MAX_PERIOD = 3600
+/** 20 random bytes = 160 bits, as RFC 4226 §4 recommends (otplib's default too). */
+const SECRET_BYTES = 20
+
+function fail (option: string, problem: string): never {
+  throw new InvalidOptionError(`totpProvider.${option}`, problem)
+}
+
+function integer (value: unknown, option: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(option, `must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function algorithmOf (value: unknown): HashAlgorithm {
+  if (value === undefined) return 'sha1'
+  const algorithm = typeof value === 'string' ? ALGORITHMS.get(value.toLowerCase()) : undefined
+  if (algorithm === undefined) fail('algorithm', 'must be one of "SHA1", "SHA256", "SHA512"')
+  return algorithm
+}
+
+function defaultLabel (principal: Principal): string {
+  return typeof principal.email === 'string' && principal.email !== '' ? principal.email : principal.id
+}
+
+/**
+ * The `totp` MFA type (RFC 6238 authenticator apps), computed with otplib. The plugin stores
+ * the secret encrypted and enforces attempts, lockout and single use of each time step.
+ */
+export function totpProvider (options: TotpProviderOptions): ComputedCodeProvider {
+  const { issuer } = options ?? {}
+  if (typeof issuer !== 'string' || issuer.trim() === '') fail('issuer', 'must be a non-empty string')
+  const digits = integer(options.digits, 'digits', 6, 6, 8)
+  const period = integer(options.period, 'period', 30, 1, MAX_PERIOD)
+  const algorithm = algorithmOf(options.algorithm)
+  const window = integer(options.window, 'window', 1, 0, 10)
+  if (options.label !== undefined && typeof options.label !== 'function') fail('label', 'must be a function')
+  const label = options.label ?? defaultLabel
+  const codeFormat = new RegExp(`^[0-9]{${digits}}$`)
+  const uriParameters = `&issuer=${encodeURIComponent(issuer)}&algorithm=${algorithm.toUpperCase()}&digits=${digits}&period=${period}`
+
+  return {
+    kind: 'computed',
+    type: options.type ?? 'totp',
+
+    createSecret: () => generateSecret({ length: SECRET_BYTES }),
+
+    provisioning (principal, secret) {
+      // Issuer and account are encoded separately, so a ':' inside either cannot move the split.
+      const account = `${encodeURIComponent(issuer)}:${encodeURIComponent(label(principal))}`
+      return { secret, otpauthUri: `otpauth://totp/${account}?secret=${encodeURIComponent(secret)}${uriParameters}` }
+    },
+
+    match (secret, code, now) {
+      // Anything but exactly `digits` ASCII digits is wrong before any HMAC is computed.
+      if (!codeFormat.test(code)) return null
+      // otplib's default crypto plugin (noble) is synchronous; its totp result carries the step.
+      const result = verifySync({
+        secret,
+        token: code,
+        algorithm,
+        digits,
+        period,
+        epoch: Math.floor(now / 1000),
+        epochTolerance: window * period
+      }) as VerifyResult
+      return result.valid ? result.timeStep : null
+    }
+  }
+}
