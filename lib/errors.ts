@@ -15,8 +15,8 @@ export interface JsonApiErrorDocument {
 
 export const JSON_API_TYPE = 'application/vnd.api+json'
 
-// The catalogue of spec §4, plus the two uncoded body errors. Fastify error codes are
-// `FST_GLUE_MFA_<glue code>` so a log line still tells which Glue error was answered.
+// The catalogue of spec §4. Fastify error codes are `FST_GLUE_MFA_<glue code>` so a log
+// line still tells which Glue error was answered.
 const catalogue = {
   MissingAccessToken: ['002', 403, 'Missing access token.'],
   InvalidAccessToken: ['001', 401, 'Invalid access token.'],
@@ -31,18 +31,20 @@ const catalogue = {
   UserNotFound: ['5908', 400, 'User not found.'],
   NoUserIdentifier: ['5909', 400, 'No user identifier provided.'],
   SendFailed: ['5910', 400, 'Something went wrong while sending your code. Please try again later or contact the system administrator.'],
-  TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.'],
-  InvalidPostData: [null, 400, 'Post data is invalid.'],
-  InvalidResourceType: [null, 400, 'Invalid type.']
+  TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.']
 } as const
+
+// The two body errors Glue answers without a code (spec §4), raised by schema validation.
+const POST_DATA_INVALID = 'Post data is invalid.'
+const INVALID_TYPE = 'Invalid type.'
 
 type CatalogueName = keyof typeof catalogue
 
-const glueCodeOf = new Map<string, string | null>()
+const glueCodeOf = new Map<string, string>()
 
 function define (name: CatalogueName): FastifyErrorConstructor {
   const [glue, status, detail] = catalogue[name]
-  const code = `FST_GLUE_MFA_${glue ?? name.replace(/[A-Z]/g, (c, i: number) => (i === 0 ? '' : '_') + c).toUpperCase()}`
+  const code = `FST_GLUE_MFA_${glue}`
   glueCodeOf.set(code, glue)
   return createError(code, detail, status)
 }
@@ -58,9 +60,6 @@ export const InvalidOptionError = createError<[string, string]>(
   'fastify-glue-mfa: option "%s" %s'
 )
 
-/** A repository failure; answered as a plain 500 (or 5903 on deactivate) and logged. */
-export const RepositoryError = createError<[string]>('FST_GLUE_MFA_REPOSITORY', 'MFA repository failed: %s', 500)
-
 /** 5911 carries the seconds a client should wait; the handler turns it into `Retry-After`. */
 export function tooManyCodes (retryAfterMs: number): FastifyError & { retryAfter: number } {
   const error = new MfaErrors.TooManyCodes() as FastifyError & { retryAfter: number }
@@ -72,8 +71,8 @@ const fastifyDetails: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported content type.',
   FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large.',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Request body length is invalid.',
-  FST_ERR_CTP_EMPTY_JSON_BODY: catalogue.InvalidPostData[2],
-  FST_ERR_CTP_INVALID_JSON_BODY: catalogue.InvalidPostData[2]
+  FST_ERR_CTP_EMPTY_JSON_BODY: POST_DATA_INVALID,
+  FST_ERR_CTP_INVALID_JSON_BODY: POST_DATA_INVALID
 }
 
 function errorStatus (error: FastifyError): number {
@@ -88,24 +87,20 @@ function errorStatus (error: FastifyError): number {
  */
 export function toJsonApiError (error: FastifyError): JsonApiError {
   const code = error.code
-  if (code !== undefined && glueCodeOf.has(code)) {
-    const glue = glueCodeOf.get(code)
-    const status = error.statusCode as number
-    return glue === null ? { status, detail: error.message } : { code: glue, status, detail: error.message }
-  }
+  const glue = code === undefined ? undefined : glueCodeOf.get(code)
+  if (glue !== undefined) return { code: glue, status: error.statusCode as number, detail: error.message }
   if (error.validation !== undefined) {
     // Body shape errors take Glue's wording: a wrong `data.type` is "Invalid type.", any other
     // shape problem is "Post data is invalid.".
     if (error.validationContext === 'body') {
       const wrongType = error.validation.some((v) => v.instancePath === '/data/type')
-      return { status: 400, detail: wrongType ? catalogue.InvalidResourceType[2] : catalogue.InvalidPostData[2] }
+      return { status: 400, detail: wrongType ? INVALID_TYPE : POST_DATA_INVALID }
     }
     return { status: 400, detail: 'Request headers are invalid.' }
   }
   const status = errorStatus(error)
   if (status >= 500) return { status: 500, detail: 'Internal server error.' }
   if (code !== undefined && fastifyDetails[code] !== undefined) return { status, detail: fastifyDetails[code] }
-  if (error instanceof SyntaxError) return { status: 400, detail: catalogue.InvalidPostData[2] }
   return { status, detail: `${STATUS_CODES[status] ?? 'Bad Request'}.` }
 }
 

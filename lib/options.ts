@@ -154,7 +154,7 @@ function checkLockout (value: any): { failures: number, window: number } {
 
 /** Checks every option once, at registration, and fills in the defaults of spec §1. */
 export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
-  const opts = (options ?? {}) as Partial<GlueMfaOptions>
+  const opts = options as Partial<GlueMfaOptions>
   return {
     providers: checkProviders(opts.providers),
     repository: checkRepository(opts.repository),

@@ -11,12 +11,14 @@ function routes (app: FastifyInstance): void {
   app.route({ method: ['GET', 'HEAD', 'OPTIONS'], url: '/carts/:id/items', handler: async () => ({ ok: 'safe' }) })
   app.post('/customers', { preHandler: async () => {} }, async (request) => ({ principal: request.principal }))
   app.post('/wishlists', async () => ({ ok: 'unprotected' }))
+  app.post('/:anything', async () => ({ ok: 'no static segment' }))
+  app.route({ method: ['GET', 'POST'], url: '/carts/:id/lines', handler: async () => ({ ok: 'lines' }) })
   app.post('/orders', { preHandler: app.requireMfa }, async (request) => ({ principal: request.principal }))
   app.setErrorHandler((_error, _request, reply) => reply.code(599).send({ host: 'reshaped' }))
 }
 
 async function enabled (): Promise<TestApp & { tok: string, code: string }> {
-  const s = await buildApp({ maxAttempts: 10, protectedResources: ['carts', 'addresses', 'customer-password', 'customers', 'items'] }, routes)
+  const s = await buildApp({ maxAttempts: 10, protectedResources: ['carts', 'addresses', 'customer-password', 'customers', 'items', 'lines'] }, routes)
   const tok = s.token()
   await post(s.app, 'multi-factor-auth-type-activate', tok)
   await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
@@ -41,6 +43,9 @@ test('writes on protected resources need a code; the resource is the last static
   t.equal((await call(s.app, 'HEAD', '/carts/1/items', auth)).statusCode, 200, 'HEAD passes')
   t.equal((await call(s.app, 'OPTIONS', '/carts/1/items', auth)).statusCode, 200, 'OPTIONS passes')
   t.equal((await call(s.app, 'POST', '/wishlists', auth)).statusCode, 200, 'an unprotected route is untouched')
+  t.equal((await call(s.app, 'POST', '/x', auth)).statusCode, 200, 'a route without a static segment has no resource type')
+  t.equal((await call(s.app, 'GET', '/carts/1/lines', auth)).statusCode, 200, 'GET on a GET+POST route passes')
+  expectError(t, await call(s.app, 'POST', '/carts/1/lines', auth), 403, '5900')
 })
 
 test('the guard answers its own JSON:API errors, whatever the host error handler does', async (t) => {

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { emailProvider, memoryRepository, type MfaRepository } from '../lib/index.js'
-import { buildApp, expectError, list, Outbox, post, statuses, type TestApp } from './helpers.js'
+import { buildApp, expectError, list, LogCapture, Outbox, post, statuses, type TestApp } from './helpers.js'
 
 const ACTIVATE = 'multi-factor-auth-type-activate'
 const VERIFY = 'multi-factor-auth-type-verify'
@@ -212,4 +212,21 @@ test('the order of checks on every POST (spec §4)', async (t) => {
   expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'pigeon', code: '   ' }), 403, '5900') // a blank header is a missing header
   expectError(t, await post(s.app, VERIFY, s.tok, { type: null, code: '1' }), 400, '5902') // type before state
   expectError(t, await post(s.app, VERIFY, s.tok, { type: 'pigeon', code: '1' }), 400, '5906')
+})
+
+test('activate racing a verify that enabled the type answers 5904 and gives the send slot back', async (t) => {
+  const inner = memoryRepository()
+  const s = await buildApp({ repository: { ...inner, beginActivation: async () => false } })
+  t.teardown(() => s.app.close())
+  expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5904')
+  t.equal(s.outbox.messages.length, 0)
+  t.equal((await inner.getType('customer-1', 'email'))?.lastSentAt, null, 'the slot is free again')
+})
+
+test('an onEvent sink that throws is logged and changes nothing', async (t) => {
+  const logs = new LogCapture()
+  const s = await buildApp({ onEvent: () => { throw new Error('audit sink down') } }, undefined, logs)
+  t.teardown(() => s.app.close())
+  t.equal((await post(s.app, ACTIVATE, s.token())).statusCode, 204)
+  t.ok(logs.lines.some((l) => l.includes('onEvent failed') && l.includes('"level":50')), 'logged at error level')
 })
