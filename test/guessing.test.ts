@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { emailProvider, memoryRepository, type MfaRepository } from '../lib/index.js'
-import { buildApp, Outbox, post } from './helpers.js'
+import { buildApp, LogCapture, Outbox, post } from './helpers.js'
 
 // An attacker holding one valid token submits 10,000 random codes at full speed against
 // verify, deactivate and a protected route, with the default code rules.
@@ -25,7 +25,7 @@ test('10,000 random codes: zero successes, lockout engaged, every failure accoun
   const smsOutbox = new Outbox()
   const s = await buildApp({ repository, providers: [emailProvider({ send: (m) => { s.outbox.messages.push(m) } }), emailProvider({ type: 'sms', send: smsOutbox.send })], protectedResources: ['carts'] }, (app) => {
     app.post('/carts', async () => ({ ok: true }))
-  })
+  }, new LogCapture(false))
   t.teardown(() => s.app.close())
   const tok = s.token('victim')
   await post(s.app, 'multi-factor-auth-type-activate', tok)
@@ -40,7 +40,7 @@ test('10,000 random codes: zero successes, lockout engaged, every failure accoun
   for (let i = 0; i < GUESSES; i++) {
     if (i % 100 === 0) s.clock.advance(60_000) // one minute every 100 guesses: 100 minutes in all
     let guess = String(randomInt(100_000, 1_000_000))
-    if (guess === emailCode || guess === smsCode) guess = '100000' === emailCode ? '100001' : '100000'
+    if (guess === emailCode || guess === smsCode) guess = emailCode === '100000' ? '100001' : '100000'
     const locked = await inner.lockedUntil('victim') > s.clock.now
     if (locked) refusedWhileLocked++
     const target = i % 3

@@ -16,6 +16,13 @@ export class TestClock {
   advance (ms: number): void { this.now += ms }
 }
 
+/**
+ * Every code, token and TOTP secret any test handled. Each app built here logs at trace level
+ * and, when closed, fails if one of them appears in any of its log lines: the whole suite
+ * doubles as the "no secrets in logs" check.
+ */
+export const handledSecrets = new Set<string>()
+
 /** The dev outbox: every code the email provider was asked to send. */
 export class Outbox {
   messages: CodeMessage[] = []
@@ -25,6 +32,7 @@ export class Outbox {
       this.failNext--
       throw new Error('smtp down')
     }
+    handledSecrets.add(message.code)
     this.messages.push(message)
   }
 
@@ -47,11 +55,34 @@ export interface TestApp {
 /** Every log line an app wrote, for checks that no code or secret ever reaches a log. */
 export class LogCapture {
   lines: string[] = []
-  stream = { write: (line: string): void => { this.lines.push(line) } }
+  leaks: string[] = []
+  /** `keep: false` checks each line as it is written and keeps none (long runs). */
+  constructor (private readonly keep = true) {}
+  stream = {
+    write: (line: string): void => {
+      if (leakedSecrets([line]).length > 0) this.leaks.push(line)
+      if (this.keep) this.lines.push(line)
+    }
+  }
 }
 
-export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>, logs?: LogCapture): Promise<TestApp> {
-  const app = Fastify(logs === undefined ? {} : { logger: { level: 'trace', stream: logs.stream } })
+/** The lines that carry a handled secret: quoted, as a code or token would appear in JSON. */
+export function leakedSecrets (lines: string[]): string[] {
+  return lines.filter((line) => [...handledSecrets].some((secret) => line.includes(`"${secret}"`) || (secret.length > 12 && line.includes(secret))))
+}
+
+export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>, logs = new LogCapture()): Promise<TestApp> {
+  const app = Fastify({ logger: { level: 'trace', stream: logs.stream } })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 201 && typeof payload === 'string') {
+      const secret = JSON.parse(payload).data?.attributes?.secret
+      if (typeof secret === 'string') handledSecrets.add(secret)
+    }
+  })
+  app.addHook('onClose', async () => {
+    const leaks = [...logs.leaks, ...leakedSecrets(logs.lines)]
+    if (leaks.length > 0) throw new Error(`a code, token or secret reached the log: ${leaks[0]}`)
+  })
   const clock = new TestClock()
   const outbox = new Outbox()
   const events: MfaEvent[] = []
@@ -67,8 +98,11 @@ export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?:
   })
   if (setup !== undefined) await setup(app)
   await app.ready()
-  const token = (sub: string | null = 'customer-1', extra: Record<string, unknown> = {}): string =>
-    app.jwt.sign(sub === null ? { ...extra } : { sub, ...extra })
+  const token = (sub: string | null = 'customer-1', extra: Record<string, unknown> = {}): string => {
+    const signed = app.jwt.sign(sub === null ? { ...extra } : { sub, ...extra })
+    handledSecrets.add(signed)
+    return signed
+  }
   return { app, clock, outbox, events, repository, token }
 }
 

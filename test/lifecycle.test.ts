@@ -59,3 +59,13 @@ test('the whole lifecycle for one principal, with its events and clean logs', as
   t.notOk(everything.includes(tok), 'the token never in a log line')
   t.ok(logs.lines.some((l) => l.includes('"mfaEvent"') && l.includes('type.enabled')), 'events go to the request logger')
 })
+
+test('the leak check itself: a code in a log line fails the app at close', async (t) => {
+  const logs = new LogCapture()
+  const { app, token, outbox } = await buildApp({}, (app) => {
+    app.post('/leaky', async (request) => { request.log.info({ code: outbox.last() }, 'oops'); return {} })
+  }, logs)
+  await post(app, 'multi-factor-auth-type-activate', token())
+  await app.inject({ method: 'POST', url: '/leaky' })
+  await t.rejects(app.close(), /a code, token or secret reached the log/)
+})
