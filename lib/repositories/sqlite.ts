@@ -1,0 +1,287 @@
+import { InvalidOptionError } from '../errors.js'
+import { MFA_STATUS, type MfaStatus } from '../status.js'
+import type { AcceptResult, FailureResult, MfaRepository, TypeRecord } from './types.js'
+
+/** The part of a better-sqlite3 statement the repository uses. */
+export interface SqliteStatement {
+  run: (...params: any[]) => unknown
+  get: (...params: any[]) => unknown
+  all: (...params: any[]) => unknown[]
+}
+
+/**
+ * The part of a better-sqlite3 `Database` the repository uses; structural, so the public
+ * types do not need `@types/better-sqlite3`.
+ */
+export interface SqliteDatabase {
+  prepare: (source: string) => SqliteStatement
+  exec: (source: string) => unknown
+  transaction: (fn: (...args: any[]) => any) => { immediate: (...args: any[]) => any }
+}
+
+export interface SqliteRepositoryOptions {
+  /** A database file the repository opens (WAL mode, busy timeout) and closes on `close()`. */
+  filename?: string
+  /** An open better-sqlite3 Database, used as the caller configured it and never closed here. */
+  database?: SqliteDatabase
+  /** Prefix of the two table names [`glue_mfa_`]. */
+  tablePrefix?: string
+}
+
+/** How long a connection waits for another one's write lock before failing (ms). */
+const BUSY_TIMEOUT = 5000
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/
+
+interface TypeRow {
+  type: string
+  status: number
+  code_hash: string | null
+  code_expires_at: number
+  code_attempts: number
+  code_verified: number
+  last_sent_at: number | null
+  secret: string | null
+  last_step: number | null
+}
+
+function toRecord (row: TypeRow): TypeRecord {
+  return {
+    type: row.type,
+    status: row.status as MfaStatus,
+    code: row.code_hash === null
+      ? null
+      : { hash: row.code_hash, expiresAt: row.code_expires_at, attempts: row.code_attempts, verified: row.code_verified === 1 },
+    lastSentAt: row.last_sent_at,
+    secret: row.secret,
+    lastStep: row.last_step
+  }
+}
+
+function checkOptions (options: SqliteRepositoryOptions): string {
+  const { filename, database, tablePrefix = 'glue_mfa_' } = options ?? {}
+  if ((filename === undefined) === (database === undefined)) {
+    throw new InvalidOptionError('sqliteRepository', 'needs exactly one of "filename" and "database"')
+  }
+  if (filename !== undefined && (typeof filename !== 'string' || filename === '')) {
+    throw new InvalidOptionError('sqliteRepository.filename', 'must be a non-empty path')
+  }
+  if (database !== undefined && typeof database?.prepare !== 'function') {
+    throw new InvalidOptionError('sqliteRepository.database', 'must be a better-sqlite3 Database')
+  }
+  if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
+    throw new InvalidOptionError('sqliteRepository.tablePrefix', 'must be 1 to 40 letters, digits or "_", not starting with a digit')
+  }
+  return tablePrefix
+}
+
+function schema (types: string, principals: string): string {
+  // The primary keys are the lookup indexes: every query names a principal (and a type).
+  return `
+    CREATE TABLE IF NOT EXISTS ${types} (
+      principal_id TEXT NOT NULL,
+      type TEXT NOT NULL,
+      status INTEGER NOT NULL DEFAULT 0,
+      code_hash TEXT,
+      code_expires_at INTEGER,
+      code_attempts INTEGER NOT NULL DEFAULT 0,
+      code_verified INTEGER NOT NULL DEFAULT 0,
+      last_sent_at INTEGER,
+      secret TEXT,
+      last_step INTEGER,
+      PRIMARY KEY (principal_id, type)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS ${principals} (
+      principal_id TEXT NOT NULL PRIMARY KEY,
+      failures INTEGER NOT NULL,
+      window_start INTEGER NOT NULL,
+      locked_until INTEGER NOT NULL
+    ) WITHOUT ROWID;`
+}
+
+/** Creates the tables if needed, then prepares every statement once. */
+function prepare (db: SqliteDatabase, prefix: string) {
+  const types = `"${prefix}types"`
+  const principals = `"${prefix}principals"`
+  const found = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)")
+    .get(`${prefix}types`, `${prefix}principals`) as { n: number }
+  // Skipped when the tables exist, so a read-only connection can still read.
+  if (found.n < 2) db.transaction(() => db.exec(schema(types, principals))).immediate()
+
+  const key = 'principal_id = @principalId AND type = @type'
+  const { DISABLED, PENDING, ENABLED } = MFA_STATUS
+  // The principal's failure counter (memory.ts): a window that has ended starts over;
+  // reaching the limit locks for one window and starts a new count (failures 0).
+  const expired = '@now >= c.window_start + @window'
+  const next = `(CASE WHEN ${expired} THEN 0 ELSE c.failures END + 1)`
+  const lock = `${next} >= @limit`
+  const statements = {
+    getTypes: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? ORDER BY type`),
+    getType: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? AND type = ?`),
+    lockedUntil: db.prepare(`SELECT locked_until FROM ${principals} WHERE principal_id = ?`),
+    beginActivation: db.prepare(`
+      INSERT INTO ${types} AS t (principal_id, type, status, secret) VALUES (@principalId, @type, ${PENDING}, @secret)
+      ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = NULL, code_expires_at = NULL,
+        code_attempts = 0, code_verified = 0, secret = excluded.secret, last_step = NULL
+      WHERE t.status <> ${ENABLED}
+      RETURNING 1`),
+    reserveSend: db.prepare(`
+      INSERT INTO ${types} AS t (principal_id, type, last_sent_at) VALUES (@principalId, @type, @now)
+      ON CONFLICT (principal_id, type) DO UPDATE SET last_sent_at = @now
+      WHERE t.last_sent_at IS NULL OR @now >= t.last_sent_at + @cooldown
+      RETURNING 1`),
+    lastSentAt: db.prepare(`SELECT last_sent_at FROM ${types} WHERE ${key}`),
+    releaseSend: db.prepare(`UPDATE ${types} SET last_sent_at = @previous WHERE ${key} AND last_sent_at = @reservedAt`),
+    storeCode: db.prepare(`
+      INSERT INTO ${types} (principal_id, type, code_hash, code_expires_at) VALUES (@principalId, @type, @hash, @expiresAt)
+      ON CONFLICT (principal_id, type) DO UPDATE SET code_hash = excluded.code_hash,
+        code_expires_at = excluded.code_expires_at, code_attempts = 0, code_verified = 0`),
+    acceptHash: db.prepare(`
+      UPDATE ${types} SET code_verified = 1, status = @status
+      WHERE ${key} AND status = @requireStatus AND code_hash = @hash
+        AND @now < code_expires_at AND code_attempts < @maxAttempts
+      RETURNING 1`),
+    acceptStep: db.prepare(`
+      UPDATE ${types} SET last_step = @step, status = @status
+      WHERE ${key} AND status = @requireStatus AND (last_step IS NULL OR last_step < @step)
+      RETURNING 1`),
+    status: db.prepare(`SELECT status FROM ${types} WHERE ${key}`),
+    countAttempt: db.prepare(`
+      UPDATE ${types} SET code_attempts = code_attempts + 1 WHERE ${key} AND code_hash IS NOT NULL
+      RETURNING code_attempts`),
+    countFailure: db.prepare(`
+      INSERT INTO ${principals} AS c (principal_id, failures, window_start, locked_until)
+      VALUES (@principalId, @firstFailures, @now, @firstLockedUntil)
+      ON CONFLICT (principal_id) DO UPDATE SET
+        failures = CASE WHEN ${lock} THEN 0 ELSE ${next} END,
+        window_start = CASE WHEN ${lock} OR ${expired} THEN @now ELSE c.window_start END,
+        locked_until = CASE WHEN ${lock} THEN @now + @window ELSE c.locked_until END
+      RETURNING failures`),
+    disable: db.prepare(`
+      UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
+        code_verified = 0, secret = NULL, last_step = NULL
+      WHERE ${key} AND status <> ${DISABLED}
+      RETURNING 1`)
+  }
+
+  // Changes made of several statements run as BEGIN IMMEDIATE transactions, so another
+  // connection (or process) on the same file waits for them instead of interleaving.
+  const reserveSend = db.transaction((principalId: string, type: string, now: number, cooldown: number): number => {
+    if (statements.reserveSend.get({ principalId, type, now, cooldown }) !== undefined) return 0
+    const row = statements.lastSentAt.get({ principalId, type }) as { last_sent_at: number }
+    return row.last_sent_at + cooldown
+  })
+  const acceptCode = db.transaction((params: Record<string, unknown>, step: boolean): AcceptResult => {
+    if ((step ? statements.acceptStep : statements.acceptHash).get(params) !== undefined) return 'accepted'
+    const row = statements.status.get(params) as { status: number } | undefined
+    return row?.status === params.requireStatus ? 'code' : 'state'
+  })
+  const recordFailure = db.transaction((principalId: string, typeNames: string[], params: Record<string, number>): FailureResult => {
+    const blocked = typeNames.filter((type) => {
+      const row = statements.countAttempt.get({ principalId, type }) as { code_attempts: number } | undefined
+      return row?.code_attempts === params.maxAttempts
+    })
+    const counter = statements.countFailure.get({ principalId, ...params }) as { failures: number }
+    // The counter is 0 right after this failure only when it locked the principal.
+    return { blocked, locked: counter.failures === 0 }
+  })
+  return { ...statements, reserveSendTx: reserveSend.immediate, acceptCodeTx: acceptCode.immediate, recordFailureTx: recordFailure.immediate }
+}
+
+/**
+ * A persistent repository on SQLite through better-sqlite3 (an optional peer dependency,
+ * loaded on first use). better-sqlite3 is synchronous, so each method runs to completion
+ * without yielding; changes spanning statements are IMMEDIATE transactions, so several
+ * connections or processes on one file stay consistent (spec §9.3).
+ */
+export function sqliteRepository (options: SqliteRepositoryOptions): MfaRepository {
+  const prefix = checkOptions(options)
+  let owned: { close: () => unknown } | undefined
+  let ready: Promise<ReturnType<typeof prepare>> | undefined
+
+  async function open (): Promise<ReturnType<typeof prepare>> {
+    if (options.database !== undefined) return prepare(options.database, prefix)
+    const { default: Database } = await import('better-sqlite3')
+    const db = new Database(options.filename, { timeout: BUSY_TIMEOUT })
+    try {
+      db.pragma('journal_mode = WAL')
+      const statements = prepare(db, prefix)
+      owned = db
+      return statements
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  // Opened on first use and memoised; a failed open is retried by the next call.
+  function store (): Promise<ReturnType<typeof prepare>> {
+    ready ??= open().catch((err) => {
+      ready = undefined
+      throw err
+    })
+    return ready
+  }
+
+  return {
+    async getTypes (principalId) {
+      return ((await store()).getTypes.all(principalId) as TypeRow[]).map(toRecord)
+    },
+
+    async getType (principalId, type) {
+      const row = (await store()).getType.get(principalId, type) as TypeRow | undefined
+      return row === undefined ? null : toRecord(row)
+    },
+
+    async lockedUntil (principalId) {
+      const row = (await store()).lockedUntil.get(principalId) as { locked_until: number } | undefined
+      return row?.locked_until ?? 0
+    },
+
+    async beginActivation (principalId, type, secret) {
+      return (await store()).beginActivation.get({ principalId, type, secret }) !== undefined
+    },
+
+    async reserveSend (principalId, type, now, cooldown) {
+      return (await store()).reserveSendTx(principalId, type, now, cooldown)
+    },
+
+    async releaseSend (principalId, type, reservedAt, previous) {
+      (await store()).releaseSend.run({ principalId, type, reservedAt, previous })
+    },
+
+    async storeCode (principalId, type, code) {
+      (await store()).storeCode.run({ principalId, type, hash: code.hash, expiresAt: code.expiresAt })
+    },
+
+    async acceptCode (principalId, type, proof, options) {
+      const { now, maxAttempts, requireStatus, enable } = options
+      const status = enable ? MFA_STATUS.ENABLED : requireStatus
+      const params = { principalId, type, now, maxAttempts, requireStatus, status, ...proof }
+      return (await store()).acceptCodeTx(params, 'step' in proof)
+    },
+
+    async recordFailure (principalId, types, options) {
+      const { now, maxAttempts, lockoutFailures, lockoutWindow } = options
+      // A first failure is an insert: it locks at once only when the limit is 1.
+      const first = lockoutFailures <= 1
+      return (await store()).recordFailureTx(principalId, types, {
+        now,
+        maxAttempts,
+        window: lockoutWindow,
+        limit: lockoutFailures,
+        firstFailures: first ? 0 : 1,
+        firstLockedUntil: first ? now + lockoutWindow : 0
+      })
+    },
+
+    async disable (principalId, type) {
+      return (await store()).disable.get({ principalId, type }) !== undefined
+    },
+
+    async close () {
+      // Only a database this repository opened is closed; a passed one belongs to the caller.
+      owned?.close()
+      owned = undefined
+    }
+  }
+}

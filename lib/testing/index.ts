@@ -1,0 +1,368 @@
+import assert from 'node:assert/strict'
+import { createHash, randomUUID } from 'node:crypto'
+import type { AcceptOptions, FailureOptions, MfaRepository, TypeRecord } from '../repositories/types.js'
+import { MFA_STATUS } from '../status.js'
+
+/** Registers one named async check, e.g. node:test's `test`, mocha's `it`. */
+export type ConformanceTest = (name: string, fn: () => Promise<void>) => unknown
+
+/**
+ * Returns a repository on the store under test. Every call must answer a repository on the
+ * SAME store (the checks use fresh principal ids, so the store need not be empty). Answer a
+ * new instance per call, with its own connection or pool, so that the concurrency checks run
+ * across two connections as two server instances would. After each check the suite calls
+ * `close()` once on every distinct instance it was given.
+ */
+export type RepositoryFactory = () => MfaRepository | Promise<MfaRepository>
+
+export interface ConformanceOptions {
+  /** Start of every principal id the checks write [`conformance-`]. */
+  principalPrefix?: string
+}
+
+interface Check {
+  /** The first instance. */
+  repo: MfaRepository
+  /** Another instance on the same store (two connections); concurrent calls alternate. */
+  pair: () => Promise<[MfaRepository, MfaRepository]>
+  /** A principal id no other check uses. */
+  principal: () => string
+}
+
+const { DISABLED, PENDING, ENABLED } = MFA_STATUS
+/** 2026-01-01: epoch ms beyond 32 bits, to catch columns too narrow for them. */
+const NOW = 1_767_225_600_000
+const TTL = 1_800_000
+const WINDOW = 900_000
+const STEP = Math.floor(NOW / 30_000)
+
+const hash = (label: string): string => createHash('sha256').update(label).digest('hex')
+const failure = (o: Partial<FailureOptions> = {}): FailureOptions =>
+  ({ now: NOW, maxAttempts: 3, lockoutFailures: 10, lockoutWindow: WINDOW, ...o })
+const accept = (o: Partial<AcceptOptions> = {}): AcceptOptions =>
+  ({ now: NOW, maxAttempts: 3, requireStatus: PENDING, enable: false, ...o })
+const record = (type: string, o: Partial<TypeRecord> = {}): TypeRecord =>
+  ({ type, status: DISABLED, code: null, lastSentAt: null, secret: null, lastStep: null, ...o })
+const count = <T>(values: T[], value: T): number => values.filter((v) => v === value).length
+const times = <T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, (_, i) => fn(i)))
+
+/** A pending email type with one fresh code `h` (expiring at NOW + TTL). */
+async function pendingWithCode (repo: MfaRepository, p: string, h: string, type = 'email'): Promise<void> {
+  assert.equal(await repo.beginActivation(p, type, null), true)
+  await repo.storeCode(p, type, { hash: h, expiresAt: NOW + TTL })
+}
+
+/**
+ * The contract of `MfaRepository` (lib/repositories/types.ts) with the semantics of
+ * `memoryRepository()`, for third-party repositories: one named check per rule, including
+ * the races of spec §9.3. Assertions are node:assert, so any runner works: pass a tap or
+ * node:test context (anything with `test(name, fn)`) or a bare `test`/`it` function.
+ *
+ * ```ts
+ * import { test } from 'node:test'
+ * import { repositoryConformance } from 'fastify-glue-mfa/testing'
+ * test('my repository', (t) => repositoryConformance(t, () => myRepository({ url })))
+ * ```
+ */
+export async function repositoryConformance (runner: { test: ConformanceTest } | ConformanceTest, factory: RepositoryFactory, options: ConformanceOptions = {}): Promise<void> {
+  const register: ConformanceTest = typeof runner === 'function' ? runner : (name, fn) => runner.test(name, fn)
+  const prefix = options.principalPrefix ?? 'conformance-'
+  // What the runner answered for each check: node:test ends a parent that does not await them.
+  const registered: unknown[] = []
+
+  function check (name: string, fn: (c: Check) => Promise<void>): void {
+    registered.push(register(name, async () => {
+      const instances: MfaRepository[] = []
+      const get = async (): Promise<MfaRepository> => {
+        const repo = await factory()
+        if (!instances.includes(repo)) instances.push(repo)
+        return repo
+      }
+      try {
+        const repo = await get()
+        await fn({ repo, pair: async () => [repo, await get()], principal: () => `${prefix}${randomUUID()}` })
+      } finally {
+        for (const repo of instances) await repo.close?.()
+      }
+    }))
+  }
+
+  check('an untouched principal has nothing stored', async ({ repo, principal }) => {
+    const p = principal()
+    assert.deepEqual(await repo.getTypes(p), [])
+    assert.equal(await repo.getType(p, 'email'), null)
+    assert.equal(await repo.lockedUntil(p), 0)
+  })
+
+  check('getTypes answers every stored type of the principal, with numbers as numbers', async ({ repo, principal }) => {
+    const p = principal()
+    await pendingWithCode(repo, p, hash('a'))
+    assert.equal(await repo.reserveSend(p, 'email', NOW, 30_000), 0)
+    assert.equal(await repo.beginActivation(p, 'totp', 'sealed.secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'accepted')
+    await repo.storeCode(p, 'sms', { hash: hash('b'), expiresAt: NOW + TTL })
+    const email = record('email', { status: PENDING, code: { hash: hash('a'), expiresAt: NOW + TTL, attempts: 0, verified: false }, lastSentAt: NOW })
+    const sms = record('sms', { code: { hash: hash('b'), expiresAt: NOW + TTL, attempts: 0, verified: false } })
+    const totp = record('totp', { status: PENDING, secret: 'sealed.secret', lastStep: STEP })
+    const sorted = (await repo.getTypes(p)).sort((a, b) => (a.type < b.type ? -1 : 1))
+    assert.deepEqual(sorted, [email, sms, totp])
+    assert.deepEqual(await repo.getType(p, 'totp'), totp)
+  })
+
+  check('beginActivation: disabled or pending → pending with the new secret, no code, no last step', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret-1'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'accepted')
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret-2'), true)
+    assert.deepEqual(await repo.getType(p, 'totp'), record('totp', { status: PENDING, secret: 'secret-2' }))
+
+    await pendingWithCode(repo, p, hash('a'))
+    assert.equal(await repo.reserveSend(p, 'email', NOW, 30_000), 0)
+    assert.equal(await repo.beginActivation(p, 'email', null), true)
+    // The send slot is not the activation's business: it survives.
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { status: PENDING, lastSentAt: NOW }))
+
+    assert.equal(await repo.disable(p, 'email'), true)
+    assert.equal(await repo.beginActivation(p, 'email', null), true)
+    assert.equal((await repo.getType(p, 'email'))?.status, PENDING)
+  })
+
+  check('beginActivation refuses an enabled type and changes nothing', async ({ repo, principal }) => {
+    const p = principal()
+    await pendingWithCode(repo, p, hash('a'))
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
+    const before = await repo.getType(p, 'email')
+    assert.equal(before?.status, ENABLED)
+    assert.equal(await repo.beginActivation(p, 'email', 'other'), false)
+    assert.deepEqual(await repo.getType(p, 'email'), before)
+  })
+
+  check('reserveSend and releaseSend: the cooldown arithmetic', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.reserveSend(p, 'email', NOW, 30_000), 0)
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { lastSentAt: NOW }))
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 29_999, 30_000), NOW + 30_000)
+    assert.equal((await repo.getType(p, 'email'))?.lastSentAt, NOW)
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 30_000, 30_000), 0)
+    // Only the newest reservation can be given back; lastSentAt returns to `previous`.
+    await repo.releaseSend(p, 'email', NOW, null)
+    assert.equal((await repo.getType(p, 'email'))?.lastSentAt, NOW + 30_000)
+    await repo.releaseSend(p, 'email', NOW + 30_000, NOW)
+    assert.equal((await repo.getType(p, 'email'))?.lastSentAt, NOW)
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 29_999, 30_000), NOW + 30_000)
+    await repo.releaseSend(p, 'email', NOW, null)
+    assert.equal((await repo.getType(p, 'email'))?.lastSentAt, null)
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 1, 30_000), 0)
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 1, 0), 0)
+    await repo.releaseSend(p, 'sms', NOW, null)
+    assert.equal(await repo.getType(p, 'sms'), null)
+  })
+
+  check('storeCode makes the newest code: attempts 0, not verified, superseding the old one', async ({ repo, principal }) => {
+    const p = principal()
+    await repo.storeCode(p, 'email', { hash: hash('a'), expiresAt: NOW + TTL })
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { code: { hash: hash('a'), expiresAt: NOW + TTL, attempts: 0, verified: false } }))
+    await pendingWithCode(repo, p, hash('b'))
+    await repo.recordFailure(p, ['email'], failure())
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('b') }, accept()), 'accepted')
+    assert.deepEqual((await repo.getType(p, 'email'))?.code, { hash: hash('b'), expiresAt: NOW + TTL, attempts: 1, verified: true })
+    await repo.storeCode(p, 'email', { hash: hash('c'), expiresAt: NOW + 2 * TTL })
+    assert.deepEqual((await repo.getType(p, 'email'))?.code, { hash: hash('c'), expiresAt: NOW + 2 * TTL, attempts: 0, verified: false })
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('b') }, accept()), 'code')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('c') }, accept()), 'accepted')
+  })
+
+  check('acceptCode by hash: state first, then code, expiry and attempts; enable moves 1 → 2', async ({ repo, principal }) => {
+    const p = principal()
+    const h = hash('a')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept()), 'state')
+    assert.equal(await repo.beginActivation(p, 'email', null), true)
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept()), 'code')
+    await repo.storeCode(p, 'email', { hash: h, expiresAt: NOW + TTL })
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ requireStatus: ENABLED })), 'state')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('b') }, accept({ requireStatus: ENABLED })), 'state')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('b') }, accept()), 'code')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ now: NOW + TTL })), 'code')
+    assert.deepEqual((await repo.getType(p, 'email'))?.code, { hash: h, expiresAt: NOW + TTL, attempts: 0, verified: false })
+
+    await repo.recordFailure(p, ['email'], failure())
+    await repo.recordFailure(p, ['email'], failure())
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ maxAttempts: 2 })), 'code')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ now: NOW + TTL - 1 })), 'accepted')
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { status: PENDING, code: { hash: h, expiresAt: NOW + TTL, attempts: 2, verified: true } }))
+
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ enable: true })), 'accepted')
+    assert.equal((await repo.getType(p, 'email'))?.status, ENABLED)
+    // Grace: the verified code keeps working for the enabled type.
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ requireStatus: ENABLED })), 'accepted')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept()), 'state')
+    assert.equal((await repo.getType(p, 'email'))?.status, ENABLED)
+  })
+
+  check('acceptCode by time step: each step once, increasing only; enable moves 1 → 2', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'state')
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'accepted')
+    assert.equal((await repo.getType(p, 'totp'))?.lastStep, STEP)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'code')
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP - 1 }, accept()), 'code')
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 1 }, accept({ requireStatus: ENABLED })), 'state')
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 1 }, accept({ enable: true })), 'accepted')
+    assert.deepEqual(await repo.getType(p, 'totp'), record('totp', { status: ENABLED, secret: 'secret', lastStep: STEP + 1 }))
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 2 }, accept()), 'state')
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 2 }, accept({ requireStatus: ENABLED })), 'accepted')
+  })
+
+  check('recordFailure counts against each newest code and blocks exactly when attempts reach maxAttempts', async ({ repo, principal }) => {
+    const p = principal()
+    await pendingWithCode(repo, p, hash('a'), 'email')
+    await pendingWithCode(repo, p, hash('b'), 'sms')
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret'), true)
+    const all = ['sms', 'email', 'totp', 'push']
+    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
+    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
+    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: ['sms', 'email'], locked: false })
+    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
+    assert.equal((await repo.getType(p, 'email'))?.code?.attempts, 4)
+    // Types without a code, or never touched, are left as they are.
+    assert.deepEqual(await repo.getType(p, 'totp'), record('totp', { status: PENDING, secret: 'secret' }))
+    assert.equal(await repo.getType(p, 'push'), null)
+
+    await repo.storeCode(p, 'email', { hash: hash('c'), expiresAt: NOW + TTL })
+    assert.deepEqual(await repo.recordFailure(p, ['email'], failure({ maxAttempts: 1 })), { blocked: ['email'], locked: false })
+    assert.equal((await repo.getType(p, 'sms'))?.code?.attempts, 4)
+  })
+
+  check('recordFailure locks the principal out after lockoutFailures failures within the window', async ({ repo, principal }) => {
+    const p = principal()
+    const lockout = { lockoutFailures: 3, lockoutWindow: 60_000 }
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW }))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 1 }))).locked, false)
+    assert.equal(await repo.lockedUntil(p), 0)
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 2 }))).locked, true)
+    assert.equal(await repo.lockedUntil(p), NOW + 60_002)
+    // The lock starts a new count.
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 3 }))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 4 }))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 5 }))).locked, true)
+    assert.equal(await repo.lockedUntil(p), NOW + 60_005)
+
+    const q = principal()
+    assert.equal((await repo.recordFailure(q, [], failure({ lockoutFailures: 1, now: NOW }))).locked, true)
+    assert.equal(await repo.lockedUntil(q), NOW + WINDOW)
+    assert.equal((await repo.recordFailure(q, [], failure({ lockoutFailures: 1, now: NOW + 7 }))).locked, true)
+    assert.equal(await repo.lockedUntil(q), NOW + 7 + WINDOW)
+  })
+
+  check('recordFailure starts the window over once it has passed, keeping lockedUntil', async ({ repo, principal }) => {
+    const p = principal()
+    const at = (now: number): FailureOptions => failure({ lockoutFailures: 3, lockoutWindow: 60_000, now })
+    assert.equal((await repo.recordFailure(p, [], at(NOW))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], at(NOW + 1))).locked, false)
+    // At exactly windowStart + window the window has passed: this is failure 1 of a new one.
+    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_000))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_001))).locked, false)
+    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_002))).locked, true)
+    assert.equal(await repo.lockedUntil(p), NOW + 120_002)
+    assert.equal((await repo.recordFailure(p, [], at(NOW + 200_000))).locked, false)
+    assert.equal(await repo.lockedUntil(p), NOW + 120_002)
+  })
+
+  check('disable: pending or enabled → disabled, clearing code, secret and last step', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.disable(p, 'email'), false)
+    assert.equal(await repo.getType(p, 'email'), null)
+
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept()), 'accepted')
+    assert.equal(await repo.disable(p, 'totp'), true)
+    assert.deepEqual(await repo.getType(p, 'totp'), record('totp'))
+
+    await pendingWithCode(repo, p, hash('a'))
+    assert.equal(await repo.reserveSend(p, 'email', NOW, 30_000), 0)
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
+    assert.equal(await repo.disable(p, 'email'), true)
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { lastSentAt: NOW }))
+    assert.equal(await repo.disable(p, 'email'), false)
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('a') }, accept({ requireStatus: ENABLED })), 'state')
+  })
+
+  check('principals do not share codes, counters or lockouts', async ({ repo, principal }) => {
+    const [p, q] = [principal(), principal()]
+    const h = hash('same')
+    await pendingWithCode(repo, p, h)
+    await pendingWithCode(repo, q, h)
+    const lock = failure({ lockoutFailures: 2 })
+    await repo.recordFailure(p, ['email'], lock)
+    assert.equal((await repo.recordFailure(p, ['email'], lock)).locked, true)
+    assert.equal(await repo.lockedUntil(q), 0)
+    assert.equal((await repo.getType(q, 'email'))?.code?.attempts, 0)
+    assert.equal(await repo.acceptCode(q, 'email', { hash: h }, accept({ enable: true })), 'accepted')
+    assert.equal((await repo.getType(p, 'email'))?.status, PENDING)
+    assert.equal(await repo.disable(p, 'email'), true)
+    assert.equal((await repo.getType(q, 'email'))?.status, ENABLED)
+    assert.deepEqual((await repo.getTypes(p)).map((r) => r.type), ['email'])
+  })
+
+  check('50 simultaneous recordFailure calls count exactly 50', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    await pendingWithCode(a, p, hash('a'))
+    const options = failure({ maxAttempts: 50, lockoutFailures: 50 })
+    const results = await times(50, (i) => (i % 2 === 0 ? a : b).recordFailure(p, ['email'], options))
+    assert.equal(results.filter((r) => r.blocked.length > 0).length, 1)
+    assert.equal(count(results.map((r) => r.locked), true), 1)
+    assert.equal((await b.getType(p, 'email'))?.code?.attempts, 50)
+    assert.equal(await a.lockedUntil(p), NOW + WINDOW)
+  })
+
+  check('20 simultaneous acceptCode(enable) of the right code: exactly one accepted', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    await pendingWithCode(a, p, hash('a'))
+    const results = await times(20, (i) => (i % 2 === 0 ? a : b).acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })))
+    assert.equal(count(results, 'accepted'), 1)
+    assert.equal(count(results, 'state'), 19)
+    assert.equal((await b.getType(p, 'email'))?.status, ENABLED)
+  })
+
+  check('20 simultaneous acceptCode of one time step: exactly one accepted', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    assert.equal(await a.beginActivation(p, 'totp', 'secret'), true)
+    const results = await times(20, (i) => (i % 2 === 0 ? a : b).acceptCode(p, 'totp', { step: STEP }, accept()))
+    assert.equal(count(results, 'accepted'), 1)
+    assert.equal(count(results, 'code'), 19)
+  })
+
+  check('20 simultaneous reserveSend within the cooldown: exactly one slot', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    for (const now of [NOW, NOW + 30_000]) {
+      const results = await times(20, (i) => (i % 2 === 0 ? a : b).reserveSend(p, 'email', now, 30_000))
+      assert.equal(count(results, 0), 1)
+      assert.equal(count(results, now + 30_000), 19)
+    }
+  })
+
+  check('beginActivation racing disable ends in a serial-order state', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    for (let round = 0; round < 10; round++) {
+      const p = principal()
+      await pendingWithCode(a, p, hash('a'))
+      assert.equal(await a.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
+      // Issued in both orders from both instances, so a store that runs calls in order sees both.
+      const [x, y] = round % 2 === 0 ? [a, b] : [b, a]
+      let disabled: boolean, begun: boolean
+      if (round % 4 < 2) [disabled, begun] = await Promise.all([x.disable(p, 'email'), y.beginActivation(p, 'email', 'secret')])
+      else [begun, disabled] = await Promise.all([y.beginActivation(p, 'email', 'secret'), x.disable(p, 'email')])
+      assert.equal(disabled, true)
+      // disable then beginActivation → pending; beginActivation (refused) then disable → disabled.
+      const expected = begun ? record('email', { status: PENDING, secret: 'secret' }) : record('email')
+      assert.deepEqual(await a.getType(p, 'email'), expected)
+    }
+  })
+
+  await Promise.all(registered)
+}

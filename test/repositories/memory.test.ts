@@ -1,0 +1,72 @@
+import { test } from 'tap'
+import { memoryRepository } from '../../lib/repositories/memory.js'
+import type { MfaRepository } from '../../lib/repositories/types.js'
+import { repositoryConformance } from '../../lib/testing/index.js'
+
+test('memoryRepository conforms', async (t) => {
+  // One instance is the whole store, so the "second instance" is the same object; the
+  // bare-function runner form is used here, the `{ test }` form by the other stores.
+  const repository = memoryRepository()
+  await repositoryConformance((name, fn) => t.test(name, fn), () => repository)
+})
+
+/**
+ * The memory repository with the classic mistake: decide on a read, yield, then write. Run
+ * one call at a time it is correct; run concurrently it loses counts and double-spends.
+ */
+function racyRepository (): MfaRepository {
+  const inner = memoryRepository()
+  const live = (principalId: string, type: string) => inner.inspect().get(principalId)?.get(type)
+  const yieldNow = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+  return {
+    ...inner,
+    async reserveSend (principalId, type, now, cooldown) {
+      const seen = (await inner.getType(principalId, type))?.lastSentAt ?? null
+      await yieldNow()
+      if (seen !== null && now < seen + cooldown) return seen + cooldown
+      return await inner.reserveSend(principalId, type, now, 0)
+    },
+    async acceptCode (principalId, type, proof, options) {
+      const seen = await inner.getType(principalId, type)
+      await yieldNow()
+      if (seen === null || seen.status !== options.requireStatus) return 'state'
+      const record = live(principalId, type)
+      if (record === undefined) return 'state'
+      if ('hash' in proof) {
+        const code = seen.code
+        if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code'
+        if (record.code !== null) record.code.verified = true
+      } else {
+        if (seen.lastStep !== null && proof.step <= seen.lastStep) return 'code'
+        record.lastStep = proof.step
+      }
+      if (options.enable) record.status = 2
+      return 'accepted'
+    },
+    async recordFailure (principalId, types, options) {
+      const seen = await Promise.all(types.map(async (type) => (await inner.getType(principalId, type))?.code?.attempts))
+      await yieldNow()
+      const blocked: string[] = []
+      types.forEach((type, i) => {
+        const code = live(principalId, type)?.code
+        if (code === null || code === undefined) return
+        code.attempts = (seen[i] as number) + 1
+        if (code.attempts === options.maxAttempts) blocked.push(type)
+      })
+      const { locked } = await inner.recordFailure(principalId, [], options)
+      return { blocked, locked }
+    }
+  }
+}
+
+test('the suite catches a repository that is only correct one call at a time', async (t) => {
+  const repository = racyRepository()
+  const failed: string[] = []
+  await repositoryConformance(async (name, fn) => { await fn().catch(() => failed.push(name)) }, () => repository)
+  t.same(failed.sort(), [
+    '20 simultaneous acceptCode of one time step: exactly one accepted',
+    '20 simultaneous acceptCode(enable) of the right code: exactly one accepted',
+    '20 simultaneous reserveSend within the cooldown: exactly one slot',
+    '50 simultaneous recordFailure calls count exactly 50'
+  ])
+})
