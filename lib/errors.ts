@@ -60,6 +60,12 @@ export const InvalidOptionError = createError<[string, string]>(
   'fastify-glue-mfa: option "%s" %s'
 )
 
+/** Whether an error is one of the Glue catalogue's (a decided answer, not a failure). */
+export function isGlueError (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && glueCodeOf.has(code)
+}
+
 /** 5911 carries the seconds a client should wait; the handler turns it into `Retry-After`. */
 export function tooManyCodes (retryAfterMs: number): FastifyError & { retryAfter: number } {
   const error = new MfaErrors.TooManyCodes() as FastifyError & { retryAfter: number }

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CodeKeys, generateCode, sameHash } from './codes.js'
-import { MfaErrors, tooManyCodes } from './errors.js'
+import { isGlueError, MfaErrors, tooManyCodes } from './errors.js'
 import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
@@ -93,7 +93,18 @@ export class MfaService {
     this.#emit(log, 'type.enabled', principal.id, type)
   }
 
+  /** Any store failure while deactivating answers 5903 (spec §4), after nothing was half-written. */
   async deactivate (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<void> {
+    try {
+      await this.#deactivate(log, principal, type, code)
+    } catch (err) {
+      if (isGlueError(err)) throw err
+      log.error({ err }, 'fastify-glue-mfa: repository failed while deactivating')
+      throw new MfaErrors.DeactivationFailed()
+    }
+  }
+
+  async #deactivate (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<void> {
     const records = await this.#repository.getTypes(principal.id)
     const record = records.find((r) => r.type === type)
     const provider = this.#providers.get(type)
@@ -231,14 +242,7 @@ export class MfaService {
   }
 
   async #disable (log: FastifyBaseLogger, principalId: string, type: string): Promise<void> {
-    let done: boolean
-    try {
-      done = await this.#repository.disable(principalId, type)
-    } catch (err) {
-      log.error({ err }, 'fastify-glue-mfa: repository failed while deactivating')
-      throw new MfaErrors.DeactivationFailed()
-    }
-    if (!done) throw new MfaErrors.TypeNotFound()
+    if (!(await this.#repository.disable(principalId, type))) throw new MfaErrors.TypeNotFound()
     this.#emit(log, 'type.disabled', principalId, type)
   }
 }

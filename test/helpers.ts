@@ -86,15 +86,16 @@ export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?:
   const clock = new TestClock()
   const outbox = new Outbox()
   const events: MfaEvent[] = []
-  const repository = memoryRepository()
+  // The store the app really uses; tests that pass their own get it back as it is.
+  const repository = (overrides.repository ?? memoryRepository()) as ReturnType<typeof memoryRepository>
   await app.register(fastifyJwt, { secret: JWT_SECRET })
   await app.register(glueMfa, {
     providers: [emailProvider({ send: outbox.send })],
-    repository,
     codeSecret: CODE_SECRET,
     clock: clock.read,
     onEvent: (e) => { events.push(e) },
-    ...overrides
+    ...overrides,
+    repository
   })
   if (setup !== undefined) await setup(app)
   await app.ready()
