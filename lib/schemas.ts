@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox'
+import { JSON_API_TYPE } from './errors.js'
 import type { StatusFormat } from './options.js'
 
 /** The resource names of spec §2: the route path and the body's `data.type`. */
@@ -9,6 +10,15 @@ export const RESOURCES = {
   deactivate: 'multi-factor-auth-type-deactivate',
   trigger: 'multi-factor-auth-trigger'
 } as const
+
+/**
+ * Media types for the OpenAPI document: @fastify/swagger reads `consumes` and `produces` from a
+ * route schema (Fastify ignores both), so the document says what the routes really speak.
+ */
+export const MEDIA_TYPES = {
+  consumes: [JSON_API_TYPE, 'application/json'],
+  produces: [JSON_API_TYPE]
+}
 
 export const ErrorObject = Type.Object({
   code: Type.Optional(Type.String({ description: 'Glue error code, e.g. "5901"' })),
@@ -38,7 +48,7 @@ export function listResponse (statusFormat: StatusFormat): TSchema {
       attributes: Type.Object({ type: Type.String(), status })
     })),
     links: Type.Object({ self: Type.String() })
-  })
+  }, { description: 'The MFA types with this principal\'s status of each' })
 }
 
 /**
@@ -67,4 +77,4 @@ export const ProvisioningResponse = Type.Object({
     id: Type.String(),
     attributes: Type.Record(Type.String(), Type.String())
   })
-})
+}, { description: 'Provisioning data of an authenticator-app type (TOTP: secret and otpauthUri)' })

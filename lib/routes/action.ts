@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { JSON_API_TYPE, MfaErrors } from '../errors.js'
 import type { Principal } from '../principal.js'
-import { actionBody, CodeHeaders, errorResponses } from '../schemas.js'
+import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES } from '../schemas.js'
 import type { RouteContext } from './context.js'
 
 interface ActionBody {
@@ -34,6 +34,7 @@ export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: Acti
       description: spec.description,
       tags: ['multi-factor authentication'],
       security: [{ bearerAuth: [] }],
+      ...MEDIA_TYPES,
       body: actionBody(spec.resource),
       headers: CodeHeaders,
       response: { 204: { type: 'null', description: 'Done' }, ...spec.responses, ...errorResponses() }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { JSON_API_TYPE } from '../errors.js'
 import type { Principal } from '../principal.js'
-import { errorResponses, listResponse, RESOURCES } from '../schemas.js'
+import { errorResponses, listResponse, MEDIA_TYPES, RESOURCES } from '../schemas.js'
 import { MFA_STATUS_LABELS } from '../status.js'
 import type { RouteContext } from './context.js'
 
@@ -15,6 +15,7 @@ export function listRoute (app: FastifyInstance, ctx: RouteContext): void {
       description: 'Lists the available MFA types with the status of each for the authenticated customer or user: 0 disabled, 1 activation pending, 2 enabled.',
       tags: ['multi-factor authentication'],
       security: [{ bearerAuth: [] }],
+      produces: MEDIA_TYPES.produces,
       response: { 200: listResponse(ctx.options.statusFormat), ...errorResponses() }
     },
     preHandler: async (request) => { await ctx.auth.requirePrincipal(request) }
