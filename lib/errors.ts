@@ -112,7 +112,12 @@ export function toJsonApiError (error: FastifyError): JsonApiError {
 
 export function sendJsonApiError (reply: FastifyReply, error: JsonApiError, retryAfter?: number): FastifyReply {
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-  return reply.code(error.status).type(JSON_API_TYPE).send({ errors: [error] })
+  // Serialized here, in the order of spec §3 (code, status, detail), on the plugin's routes
+  // and on a host's protected routes alike.
+  const body = error.code === undefined
+    ? { status: error.status, detail: error.detail }
+    : { code: error.code, status: error.status, detail: error.detail }
+  return reply.code(error.status).type(JSON_API_TYPE).send(JSON.stringify({ errors: [body] }))
 }
 
 /** The error handler of the plugin's own routes (and of the guard's answers). */

@@ -111,7 +111,9 @@ test('a protected route: hostile X-MFA-Code and tokens', async (t) => {
   t.teardown(() => s.app.close())
   const code = s.outbox.last()
   const failures: string[] = []
-  await fc.assert(fc.asyncProperty(codeHeader, fc.constantFrom('valid', 'none', 'garbage', 'no-sub'), fc.jsonValue(), async (header, auth, body) => {
+  // The host's own JSON parser refuses prototype keys before the guard runs: that answer is the host's.
+  const hostBody = fc.jsonValue().filter((v) => !/"(__proto__|constructor)"/.test(JSON.stringify(v)))
+  await fc.assert(fc.asyncProperty(codeHeader, fc.constantFrom('valid', 'none', 'garbage', 'no-sub'), hostBody, async (header, auth, body) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (auth === 'valid') headers.authorization = `Bearer ${s.tok}`
     if (auth === 'garbage') headers.authorization = 'Bearer x.y.z'

@@ -89,7 +89,8 @@ test('totp lifecycle: activate (201), verify, step-up, replay, trigger, deactiva
   const { data } = activated.json()
   t.equal(data.type, ACTIVATE)
   t.equal(data.id, 'totp')
-  t.same(Object.keys(data.attributes).sort(), ['otpauthUri', 'secret'])
+  t.same(Object.keys(data.attributes).sort(), ['otpauthUri', 'secret', 'type'])
+  t.equal(data.attributes.type, 'totp')
   const secret: string = data.attributes.secret
   t.match(secret, /^[A-Z2-7]{32}$/)
   t.equal(data.attributes.otpauthUri,

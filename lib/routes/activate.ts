@@ -14,7 +14,7 @@ export function activateRoute (app: FastifyInstance, ctx: RouteContext): void {
       const result = await ctx.service.activate(request.log, principal, type, code)
       if (result === null) return undefined
       reply.code(201)
-      return { data: { type: RESOURCES.activate, id: type, attributes: result.provisioning } }
+      return { data: { type: RESOURCES.activate, id: type, attributes: { type, ...result.provisioning } } }
     }
   })
 }
