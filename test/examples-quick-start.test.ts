@@ -16,6 +16,7 @@ test('the README quick start is examples/quick-start.ts, word for word but for t
 test('the quick start runs as printed: a real process, then the lifecycle through its printed curl', async (t) => {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0' }
   delete env.NODE_OPTIONS // tap's own loader is not the child's business
+  delete env.NODE_V8_COVERAGE // nor its coverage: tsx's view of lib/ would be merged into the suite's
   delete env.JWT_SECRET
   delete env.MFA_CODE_SECRET
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(QUICK_START)], {
