@@ -45,7 +45,7 @@ export class MfaService {
     const result: TypeStatus[] = this.#options.providers.map(({ type }) => ({ type, status: statusOf.get(type) ?? MFA_STATUS.DISABLED }))
     const orphans = stored
       .filter((r) => !this.#providers.has(r.type) && r.status !== MFA_STATUS.DISABLED)
-      .sort((a, b) => (a.type < b.type ? -1 : 1))
+      .sort((a, b) => a.type.localeCompare(b.type))
     for (const { type, status } of orphans) result.push({ type, status })
     return result
   }
@@ -88,7 +88,7 @@ export class MfaService {
     await this.#checkLockout(log, principal.id, type)
     const result = await this.#tryCode(principal.id, provider, record, code, MFA_STATUS.PENDING, true)
     if (result === 'state') throw new MfaErrors.TypeAlreadyActivated()
-    if (result !== 'accepted') await this.#reject(log, principal.id, [type], type)
+    if (result !== 'accepted') throw await this.#countFailure(log, principal.id, [type], type)
     this.#emit(log, 'code.verified', principal.id, type)
     this.#emit(log, 'type.enabled', principal.id, type)
   }
@@ -121,7 +121,7 @@ export class MfaService {
     await this.#checkLockout(log, principal.id, type)
     const result = await this.#tryCode(principal.id, provider, record, code, MFA_STATUS.ENABLED, false)
     if (result === 'state') throw new MfaErrors.TypeNotFound()
-    if (result !== 'accepted') await this.#reject(log, principal.id, [type], type)
+    if (result !== 'accepted') throw await this.#countFailure(log, principal.id, [type], type)
     this.#emit(log, 'code.verified', principal.id, type)
     await this.#disable(log, principal.id, type)
   }
@@ -173,10 +173,10 @@ export class MfaService {
           return
         }
       }
-      await this.#reject(log, principal.id, enabled.map((r) => r.type), null)
     } catch (error) {
       throw denied(error as Error)
     }
+    throw denied(await this.#countFailure(log, principal.id, enabled.map((r) => r.type), null))
   }
 
   /** Checks a submitted code against one type and, if it is right, accepts it atomically. */
@@ -205,8 +205,8 @@ export class MfaService {
     }
   }
 
-  /** Counts a wrong submission against the codes of `types` and the principal, then 5901. */
-  async #reject (log: FastifyBaseLogger, principalId: string, types: string[], type: string | null): Promise<never> {
+  /** Counts a wrong submission against the codes of `types` and the principal; answers the 5901 to throw. */
+  async #countFailure (log: FastifyBaseLogger, principalId: string, types: string[], type: string | null): Promise<Error> {
     const { clock, maxAttempts, principalLockout } = this.#options
     const result = await this.#repository.recordFailure(principalId, types, {
       now: clock(), maxAttempts, lockoutFailures: principalLockout.failures, lockoutWindow: principalLockout.window
@@ -214,7 +214,7 @@ export class MfaService {
     this.#emit(log, 'code.rejected', principalId, type)
     for (const blocked of result.blocked) this.#emit(log, 'code.blocked', principalId, blocked)
     if (result.locked) this.#emit(log, 'principal.locked', principalId, null)
-    throw new MfaErrors.CodeInvalid()
+    return new MfaErrors.CodeInvalid()
   }
 
   async #reserveSend (principalId: string, type: string, now: number): Promise<void> {

@@ -1,0 +1,57 @@
+import { test } from 'tap'
+import { generateSync } from 'otplib'
+import { emailProvider, memoryRepository, totpProvider, type MfaRepository } from '../lib/index.js'
+import { buildApp, expectError, post, type TestApp } from './helpers.js'
+
+// What a request answers when another request changed the state between its read and its
+// atomic write: the answer a serial order would give. Each race is forced by a repository
+// whose atomic operation reports that the other request won.
+
+async function enabledEmail (repository: MfaRepository): Promise<TestApp & { tok: string, code: string }> {
+  const s = await buildApp({ repository })
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  return { ...s, tok, code: s.outbox.last() }
+}
+
+test('deactivate losing to another deactivate answers 5906', async (t) => {
+  const inner = memoryRepository()
+  const raced = { ...inner }
+  const s = await enabledEmail(raced)
+  t.teardown(() => s.app.close())
+  raced.acceptCode = async () => 'state'
+  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: s.code }), 400, '5906')
+  raced.acceptCode = inner.acceptCode
+  raced.disable = async () => false
+  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: s.code }), 400, '5906')
+})
+
+test('TOTP activation losing to a verify answers 5904', async (t) => {
+  const inner = memoryRepository()
+  const s = await buildApp({ repository: { ...inner, beginActivation: async () => false }, providers: [totpProvider({ issuer: 'Race' })] })
+  t.teardown(() => s.app.close())
+  expectError(t, await post(s.app, 'multi-factor-auth-type-activate', s.token(), { type: 'totp' }), 400, '5904')
+})
+
+test('a sealed TOTP secret that is missing or tampered with never verifies', async (t) => {
+  const s = await buildApp({ providers: [emailProvider({ send: async (m) => { await s.outbox.send(m) } }), totpProvider({ issuer: 'Tamper' })], protectedResources: ['carts'] }, (app) => {
+    app.post('/carts', async () => ({ ok: true }))
+  })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  const res = await post(s.app, 'multi-factor-auth-type-activate', tok, { type: 'totp' })
+  const secret: string = res.json().data.attributes.secret
+  const codeAt = (offset: number): string => generateSync({ secret, epoch: Math.floor((s.clock.now + offset) / 1000) })
+  t.equal((await post(s.app, 'multi-factor-auth-type-verify', tok, { type: 'totp', code: codeAt(0) })).statusCode, 204)
+  const record = s.repository.inspect().get('customer-1')?.get('totp')
+  if (record === undefined) throw new Error('no record')
+  const sealed = record.secret
+  record.secret = `${sealed?.slice(0, -2) ?? ''}AA`
+  const cart = async (code: string): Promise<number> => (await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, 'x-mfa-code': code } })).statusCode
+  t.equal(await cart(codeAt(30_000)), 403, 'a tampered secret does not open')
+  record.secret = null
+  t.equal(await cart(codeAt(30_000)), 403, 'a missing secret matches nothing')
+  record.secret = sealed
+  t.equal(await cart(codeAt(30_000)), 200, 'the intact secret works')
+})
