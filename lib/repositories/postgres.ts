@@ -11,6 +11,9 @@ export interface PgResult {
 export interface PgClient {
   query: (text: string, values?: unknown[]) => Promise<PgResult>
   release: (err?: Error | boolean) => void
+  /** pg's clients are EventEmitters: 'error' is listened to while the client is checked out. */
+  on?: (event: 'error', listener: (err: Error) => void) => unknown
+  removeListener?: (event: 'error', listener: (err: Error) => void) => unknown
 }
 
 /**
@@ -29,9 +32,22 @@ export interface PostgresRepositoryOptions {
   connectionString?: string
   /** Prefix of the two table names [`glue_mfa_`]. */
   tablePrefix?: string
+  /**
+   * For a pool the repository creates: ms a call waits for a connection (a new one, or a free
+   * one of the pool) before it fails; 0 waits forever [5000].
+   */
+  connectionTimeout?: number
+  /**
+   * For a pool the repository creates: ms a query may take before the call fails and its
+   * connection is dropped; 0 means no limit [10000].
+   */
+  queryTimeout?: number
 }
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/
+/** Bounds of a pool the repository creates, so a database that stops answering fails calls instead of hanging them. */
+const CONNECTION_TIMEOUT = 5000
+const QUERY_TIMEOUT = 10_000
 /** Advisory lock key serialising this package's DDL ('gluemfa' in ASCII). */
 const DDL_LOCK = '29111174069839457'
 
@@ -78,6 +94,14 @@ function checkOptions (options: PostgresRepositoryOptions): string {
   }
   if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
     throw new InvalidOptionError('postgresRepository.tablePrefix', 'must be 1 to 40 letters, digits or "_", not starting with a digit')
+  }
+  for (const name of ['connectionTimeout', 'queryTimeout'] as const) {
+    const value = options[name]
+    if (value === undefined) continue
+    if (pool !== undefined) throw new InvalidOptionError(`postgresRepository.${name}`, 'applies only to a pool the repository creates (set it on your own pool)')
+    if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+      throw new InvalidOptionError(`postgresRepository.${name}`, 'must be an integer number of ms from 0 (no limit) to 2147483647')
+    }
   }
   return tablePrefix
 }
@@ -172,13 +196,20 @@ function statements (prefix: string) {
 /** Runs `fn` in a transaction on one client; a failed client is destroyed, which rolls back. */
 async function transaction<T> (pool: PgPool, fn: (client: PgClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
+  // A server that ends the connection between two statements (a restart) makes pg emit
+  // 'error' on the client, which the pool does not listen to while it is checked out: unheard,
+  // it would crash the process. The next statement then fails, and release(err) destroys it.
+  const ignore = (): void => {}
+  client.on?.('error', ignore)
   try {
     await client.query('BEGIN')
     const result = await fn(client)
     await client.query('COMMIT')
+    client.removeListener?.('error', ignore)
     client.release()
     return result
   } catch (err) {
+    client.removeListener?.('error', ignore)
     client.release(err as Error)
     throw err
   }
@@ -196,7 +227,11 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
 
   async function createPool (connectionString: string): Promise<PgPool & { end: () => Promise<void> }> {
     const { default: pg } = await import('pg')
-    const pool = new pg.Pool({ connectionString })
+    const pool = new pg.Pool({
+      connectionString,
+      connectionTimeoutMillis: options.connectionTimeout ?? CONNECTION_TIMEOUT,
+      query_timeout: options.queryTimeout ?? QUERY_TIMEOUT
+    })
     // The pool drops a client the server closed while idle; without a listener that
     // 'error' event would crash the process.
     pool.on('error', () => {})

@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import pg from 'pg'
-import { postgresRepository, type PgPool, type PostgresRepositoryOptions } from '../../lib/repositories/postgres.js'
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
+import { postgresRepository, type PgClient, type PgPool, type PostgresRepositoryOptions } from '../../lib/repositories/postgres.js'
 import { repositoryConformance } from '../../lib/testing/index.js'
 import { adminClient, freshPrefix, killWhenWaiting, pgUrl, postgresAvailable } from './pg.js'
 
@@ -35,12 +37,19 @@ if (await postgresAvailable(t)) {
       [{ pool, tablePrefix: '' }, /"postgresRepository.tablePrefix"/],
       [{ pool, tablePrefix: '9lives' }, /"postgresRepository.tablePrefix"/],
       [{ pool, tablePrefix: 'p'.repeat(41) }, /"postgresRepository.tablePrefix"/],
-      [{ pool, tablePrefix: null }, /"postgresRepository.tablePrefix"/]
+      [{ pool, tablePrefix: null }, /"postgresRepository.tablePrefix"/],
+      [{ pool, connectionTimeout: 1000 }, /"postgresRepository.connectionTimeout" applies only to a pool the repository creates/],
+      [{ pool, queryTimeout: 1000 }, /"postgresRepository.queryTimeout" applies only to a pool the repository creates/],
+      [{ connectionString: pgUrl(), connectionTimeout: -1 }, /"postgresRepository.connectionTimeout" must be an integer number of ms from 0/],
+      [{ connectionString: pgUrl(), connectionTimeout: 1.5 }, /"postgresRepository.connectionTimeout"/],
+      [{ connectionString: pgUrl(), queryTimeout: '1000' }, /"postgresRepository.queryTimeout" must be an integer/],
+      [{ connectionString: pgUrl(), queryTimeout: 2 ** 31 }, /"postgresRepository.queryTimeout"/]
     ]
     for (const [options, message] of bad) {
       t.throws(() => postgresRepository(options as PostgresRepositoryOptions), { code: 'FST_GLUE_MFA_INVALID_OPTION', message })
     }
     t.doesNotThrow(() => postgresRepository({ connectionString: 'postgres://nowhere.invalid/db' }), 'nothing connects before first use')
+    t.doesNotThrow(() => postgresRepository({ connectionString: pgUrl(), connectionTimeout: 0, queryTimeout: 2 ** 31 - 1 }), '0 is no limit')
   })
 
   t.test('the tables: BIGINT times, primary keys for every lookup', async (t) => {
@@ -151,5 +160,89 @@ if (await postgresAvailable(t)) {
     // The pool learns of it from the socket and drops the client.
     await new Promise((resolve) => setTimeout(resolve, 200))
     t.same(await repository.getTypes('p'), [])
+  })
+
+  t.test('a server that accepts but never answers: the call fails after connectionTimeout', async (t) => {
+    const sockets: Socket[] = []
+    const silent = createServer((socket) => { sockets.push(socket) })
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    t.teardown(() => {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    })
+    const { port } = silent.address() as { port: number }
+    const repository = postgresRepository({ connectionString: `postgres://nobody@127.0.0.1:${port}/db`, connectionTimeout: 300 })
+    t.teardown(() => repository.close?.())
+    const started = Date.now()
+    await t.rejects(repository.getTypes('p'), /timeout/)
+    t.ok(Date.now() - started < 3000, `failed after ${Date.now() - started} ms`)
+  })
+
+  t.test('a query stuck behind a lock: the call fails after queryTimeout, and the next one works', async (t) => {
+    const tablePrefix = freshPrefix(t)
+    const repository = postgresRepository({ connectionString: pgUrl(), tablePrefix, queryTimeout: 300 })
+    t.teardown(() => repository.close?.())
+    await repository.beginActivation('p', 'email', null)
+    const admin = await adminClient(t)
+    await admin.query('BEGIN')
+    await admin.query(`LOCK TABLE "${tablePrefix}types" IN ACCESS EXCLUSIVE MODE`)
+    const started = Date.now()
+    await t.rejects(repository.getTypes('p'), /Query read timeout/)
+    await t.rejects(repository.reserveSend('p', 'email', 1000, 30_000), /Query read timeout/, 'a transaction too')
+    t.ok(Date.now() - started < 3000, `failed after ${Date.now() - started} ms`)
+    await admin.query('ROLLBACK')
+    t.equal((await repository.getType('p', 'email'))?.status, 1, 'the next call works')
+    t.equal((await repository.getType('p', 'email'))?.lastSentAt, null, 'the timed-out transaction left nothing behind')
+  })
+
+  t.test('the server ending a connection between two statements of a transaction fails that call only', async (t) => {
+    const real = callerPool(t)
+    const admin = await adminClient(t)
+    const tablePrefix = freshPrefix(t)
+    let kill = false
+    let fail = false
+    let bare = false
+    const pool: PgPool = {
+      query: async (text, values) => await real.query(text, values),
+      connect: async () => {
+        const client = await real.connect()
+        const wrapped: PgClient = {
+          query: async (text, values) => {
+            if (fail && text !== 'BEGIN') {
+              fail = false
+              throw new Error('statement failed')
+            }
+            const result = await client.query(text, values)
+            if (text === 'BEGIN' && kill) {
+              kill = false
+              // Checked out and between statements: the server's FATAL arrives now, with no
+              // query to fail, as when the server shuts down under load.
+              await admin.query('SELECT pg_terminate_backend($1)', [(client as unknown as { processID: number }).processID])
+              await new Promise((resolve) => setTimeout(resolve, 300))
+            }
+            return result
+          },
+          release: (err) => { client.release(err) }
+        }
+        // A hand-made pool's clients may have no on/removeListener.
+        if (!bare) {
+          wrapped.on = (event, listener) => client.on(event, listener)
+          wrapped.removeListener = (event, listener) => client.removeListener(event, listener)
+        }
+        return wrapped
+      }
+    }
+    const repository = postgresRepository({ pool, tablePrefix })
+    t.equal(await repository.reserveSend('p', 'email', 1000, 30_000), 0)
+    kill = true
+    await t.rejects(repository.reserveSend('q', 'email', 1000, 30_000), /not queryable|terminat/)
+    t.equal((await repository.getType('q', 'email'))?.lastSentAt ?? null, null, 'nothing of it was stored')
+    t.equal(await repository.reserveSend('q', 'email', 1000, 30_000), 0, 'the next call works')
+    bare = true
+    t.equal(await repository.reserveSend('r', 'email', 1000, 30_000), 0, 'a client without on/removeListener works')
+    fail = true
+    await t.rejects(repository.reserveSend('s', 'email', 1000, 30_000), /statement failed/)
+    t.equal(await repository.reserveSend('s', 'email', 1000, 30_000), 0)
   })
 }
