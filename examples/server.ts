@@ -22,9 +22,10 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import fastifyJwt from '@fastify/jwt'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import glueMfa, { emailProvider, memoryRepository, totpProvider, type CodeMessage, type MfaRepository, type Principal } from '../lib/index.js'
-import { sqliteRepository } from '../lib/repositories/sqlite.js'
-import { postgresRepository } from '../lib/repositories/postgres.js'
+import glueMfa, {
+  emailProvider, memoryRepository, postgresRepository, sqliteRepository, totpProvider,
+  type CodeMessage, type MfaRepository, type Principal
+} from '../lib/index.js'
 
 export interface DemoServerOptions {
   /**
