@@ -159,11 +159,7 @@ export class MfaService {
 
   /** A code valid for any of `enabled` passes (accepting it); otherwise 5900/5901. */
   async #proveAny (log: FastifyBaseLogger, principal: Principal, enabled: TypeRecord[], code: string, events: 'stepup' | null): Promise<void> {
-    const denied = (error: Error): Error => {
-      if (events !== null) this.#emit(log, 'stepup.denied', principal.id, null)
-      return error
-    }
-    if (code === '') throw denied(new MfaErrors.CodeMissing())
+    if (code === '') throw this.#denied(log, principal.id, events, new MfaErrors.CodeMissing())
     try {
       await this.#checkLockout(log, principal.id, null)
       for (const record of enabled) {
@@ -174,9 +170,18 @@ export class MfaService {
         }
       }
     } catch (error) {
-      throw denied(error as Error)
+      throw this.#denied(log, principal.id, events, error as Error)
     }
-    throw denied(await this.#countFailure(log, principal.id, enabled.map((r) => r.type), null))
+    throw this.#denied(log, principal.id, events, await this.#countFailure(log, principal.id, enabled.map((r) => r.type), null))
+  }
+
+  /**
+   * `error`, after the `stepup.denied` event when the check is a step-up. A method, not a
+   * closure made on every check: the guard's passing path allocates nothing for its denials.
+   */
+  #denied (log: FastifyBaseLogger, principalId: string, events: 'stepup' | null, error: Error): Error {
+    if (events !== null) this.#emit(log, 'stepup.denied', principalId, null)
+    return error
   }
 
   /** Checks a submitted code against one type and, if it is right, accepts it atomically. */
@@ -229,15 +234,23 @@ export class MfaService {
     try {
       await provider.send({ principal, type, code })
     } catch (err) {
-      log.warn({ err: { message: (err as Error)?.message }, type }, 'fastify-glue-mfa: code delivery failed')
+      // A provider's message may quote what it failed to send: the code never reaches the log.
+      const message = String((err as Error)?.message).replaceAll(code, '[code]')
+      log.warn({ err: { message }, type }, 'fastify-glue-mfa: code delivery failed')
       await this.#repository.releaseSend(principal.id, type, reservedAt, previous)
       this.#emit(log, 'code.send_failed', principal.id, type)
       throw new MfaErrors.SendFailed()
     }
-    await this.#repository.storeCode(principal.id, type, {
-      hash: this.#keys.hash(principal.id, type, code),
-      expiresAt: this.#options.clock() + this.#options.codeTtl
-    })
+    try {
+      await this.#repository.storeCode(principal.id, type, {
+        hash: this.#keys.hash(principal.id, type, code),
+        expiresAt: this.#options.clock() + this.#options.codeTtl
+      })
+    } catch (err) {
+      // Sent but not stored (the request answers 500): the slot goes back, so asking again works.
+      await this.#repository.releaseSend(principal.id, type, reservedAt, previous)
+      throw err
+    }
     this.#emit(log, 'code.sent', principal.id, type)
   }
 

@@ -230,3 +230,28 @@ test('an onEvent sink that throws is logged and changes nothing', async (t) => {
   t.equal((await post(s.app, ACTIVATE, s.token())).statusCode, 204)
   t.ok(logs.lines.some((l) => l.includes('onEvent failed') && l.includes('"level":50')), 'logged at error level')
 })
+
+test('a code sent but not stored (store failure) answers 500 and gives the send slot back', async (t) => {
+  const inner = memoryRepository()
+  let failStore = false
+  const s = await buildApp({ repository: { ...inner, storeCode: async (...args) => { if (failStore) throw new Error('disk full'); await inner.storeCode(...args) } } })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, ACTIVATE, tok)
+  await post(s.app, VERIFY, tok, { code: s.outbox.last() })
+  s.clock.advance(COOLDOWN)
+  const before = (await inner.getType('customer-1', 'email'))?.lastSentAt
+  failStore = true
+  expectError(t, await post(s.app, TRIGGER, tok), 500, undefined, 'Internal server error.')
+  t.equal((await inner.getType('customer-1', 'email'))?.lastSentAt, before, 'the slot is as it was')
+  failStore = false
+  t.equal((await post(s.app, TRIGGER, tok)).statusCode, 204, 'asking again works at once')
+})
+
+test('a provider error quoting the code is logged without it', async (t) => {
+  const logs = new LogCapture()
+  const s = await buildApp({ providers: [emailProvider({ send: ({ code }) => { throw new Error(`relay refused message with ${code}`) } })] }, undefined, logs)
+  t.teardown(() => s.app.close())
+  expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5910')
+  t.ok(logs.lines.some((l) => l.includes('relay refused message with [code]')), 'the message is kept, the code is not')
+})
