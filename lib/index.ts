@@ -8,7 +8,7 @@ export { totpProvider, type TotpAlgorithm, type TotpProviderOptions } from './pr
 export type { CodeMessage, ComputedCodeProvider, DeliveredCodeProvider, MfaProvider } from './providers/types.js'
 export { memoryRepository } from './repositories/memory.js'
 export { sqliteRepository, type SqliteRepositoryOptions, type SqliteDatabase, type SqliteStatement } from './repositories/sqlite.js'
-export { postgresRepository, type PostgresRepositoryOptions, type PgPool, type PgClient, type PgResult } from './repositories/postgres.js'
+export { postgresRepository, type PostgresRepositoryOptions, type PgPool, type PgClient, type PgQueryConfig, type PgResult } from './repositories/postgres.js'
 export type {
   AcceptOptions, AcceptResult, CodeProof, FailureOptions, FailureResult, MfaRepository, StoredCode, TypeRecord
 } from './repositories/types.js'

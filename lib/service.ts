@@ -200,6 +200,9 @@ export class MfaService {
     if (stored === null || now >= stored.expiresAt || stored.attempts >= maxAttempts) return 'wrong'
     const hash = this.#keys.hash(principalId, record.type, code)
     if (!sameHash(stored.hash, hash)) return 'wrong'
+    // Grace reuse of a code that has verified before changes nothing in the store: what was
+    // just read is valid, and the request is ordered at that read (no write on the hot path).
+    if (stored.verified && !enable && record.status === requireStatus) return 'accepted'
     return await this.#repository.acceptCode(principalId, record.type, { hash }, acceptOptions)
   }
 

@@ -20,11 +20,15 @@ test('deactivate losing to another deactivate answers 5906', async (t) => {
   const raced = { ...inner }
   const s = await enabledEmail(raced)
   t.teardown(() => s.app.close())
+  // A fresh, never-verified code goes through the atomic accept (a verified one is only read).
+  s.clock.advance(30_000)
+  await post(s.app, 'multi-factor-auth-trigger', s.tok)
+  const fresh = s.outbox.last()
   raced.acceptCode = async () => 'state'
-  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: s.code }), 400, '5906')
+  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: fresh }), 400, '5906')
   raced.acceptCode = inner.acceptCode
   raced.disable = async () => false
-  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: s.code }), 400, '5906')
+  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: fresh }), 400, '5906')
 })
 
 test('TOTP activation losing to a verify answers 5904', async (t) => {

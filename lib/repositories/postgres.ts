@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { InvalidOptionError } from '../errors.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import type { MfaRepository, TypeRecord } from './types.js'
@@ -20,8 +21,15 @@ export interface PgClient {
  * The part of a `pg` Pool the repository uses; structural, so the public types do not need
  * `@types/pg`. Listen for the pool's `error` event yourself (pg's advice for any pool).
  */
+/** A named query: PostgreSQL parses and plans it once per connection instead of on every call. */
+export interface PgQueryConfig {
+  name: string
+  text: string
+  values?: unknown[]
+}
+
 export interface PgPool {
-  query: (text: string, values?: unknown[]) => Promise<PgResult>
+  query: (text: string | PgQueryConfig, values?: unknown[]) => Promise<PgResult>
   connect: () => Promise<PgClient>
 }
 
@@ -257,8 +265,20 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
     return ready
   }
 
+  // Each statement is sent as a named (prepared) statement, named after its text so two
+  // repositories with different table prefixes on one pool never share a name.
+  const names = new Map<string, string>()
+  function nameOf (text: string): string {
+    let name = names.get(text)
+    if (name === undefined) {
+      name = `glue_mfa_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+      names.set(text, name)
+    }
+    return name
+  }
+
   async function query (text: string, values: unknown[]): Promise<any[]> {
-    return (await (await db()).query(text, values)).rows
+    return (await (await db()).query({ name: nameOf(text), text, values })).rows
   }
 
   return {
