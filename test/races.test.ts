@@ -59,3 +59,12 @@ test('a sealed TOTP secret that is missing or tampered with never verifies', asy
   record.secret = sealed
   t.equal(await cart(codeAt(30_000)), 200, 'the intact secret works')
 })
+
+test('verify losing to another verify answers 5904', async (t) => {
+  const inner = memoryRepository()
+  const s = await buildApp({ repository: { ...inner, acceptCode: async () => 'state' } })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  expectError(t, await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() }), 400, '5904')
+})
