@@ -201,13 +201,14 @@ function statements (prefix: string) {
   }
 }
 
+function ignore (): void {}
+
 /** Runs `fn` in a transaction on one client; a failed client is destroyed, which rolls back. */
 async function transaction<T> (pool: PgPool, fn: (client: PgClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   // A server that ends the connection between two statements (a restart) makes pg emit
   // 'error' on the client, which the pool does not listen to while it is checked out: unheard,
   // it would crash the process. The next statement then fails, and release(err) destroys it.
-  const ignore = (): void => {}
   client.on?.('error', ignore)
   try {
     await client.query('BEGIN')
@@ -240,9 +241,11 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       connectionTimeoutMillis: options.connectionTimeout ?? CONNECTION_TIMEOUT,
       query_timeout: options.queryTimeout ?? QUERY_TIMEOUT
     })
-    // The pool drops a client the server closed while idle; without a listener that
-    // 'error' event would crash the process.
-    pool.on('error', () => {})
+    // A server that ends connections (a restart) makes pg emit 'error' on the pool for idle
+    // clients and on a client itself between statements; unheard, either would crash the
+    // process. Every failure still reaches the call that meets it, so both are only heard.
+    pool.on('error', ignore)
+    pool.on('connect', (client) => { client.on('error', ignore) })
     return pool
   }
 
