@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidOptionError } from '../errors.js'
+import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import type { MfaRepository, TypeRecord } from './types.js'
 
@@ -52,7 +53,6 @@ export interface PostgresRepositoryOptions {
   queryTimeout?: number
 }
 
-const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/
 /** Bounds of a pool the repository creates, so a database that stops answering fails calls instead of hanging them. */
 const CONNECTION_TIMEOUT = 5000
 const QUERY_TIMEOUT = 10_000
@@ -90,18 +90,13 @@ function toRecord (row: TypeRow): TypeRecord {
 }
 
 function checkOptions (options: PostgresRepositoryOptions): string {
-  const { pool, connectionString, tablePrefix = 'glue_mfa_' } = options ?? {}
-  if ((pool === undefined) === (connectionString === undefined)) {
-    throw new InvalidOptionError('postgresRepository', 'needs exactly one of "pool" and "connectionString"')
-  }
+  const { pool, connectionString } = options ?? {}
+  exactlyOne('postgresRepository', options as Record<string, unknown> | undefined, 'pool', 'connectionString')
   if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
     throw new InvalidOptionError('postgresRepository.connectionString', 'must be a non-empty string')
   }
   if (pool !== undefined && (typeof pool?.query !== 'function' || typeof pool.connect !== 'function')) {
     throw new InvalidOptionError('postgresRepository.pool', 'must be a pg Pool')
-  }
-  if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
-    throw new InvalidOptionError('postgresRepository.tablePrefix', 'must be 1 to 40 letters, digits or "_", not starting with a digit')
   }
   for (const name of ['connectionTimeout', 'queryTimeout'] as const) {
     const value = options[name]
@@ -111,7 +106,7 @@ function checkOptions (options: PostgresRepositoryOptions): string {
       throw new InvalidOptionError(`postgresRepository.${name}`, 'must be an integer number of ms from 0 (no limit) to 2147483647')
     }
   }
-  return tablePrefix
+  return checkTablePrefix('postgresRepository', options?.tablePrefix)
 }
 
 function statements (prefix: string) {

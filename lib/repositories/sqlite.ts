@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
+import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import type { AcceptResult, FailureResult, MfaRepository, TypeRecord } from './types.js'
 
@@ -30,7 +31,6 @@ export interface SqliteRepositoryOptions {
 
 /** How long a connection waits for another one's write lock before failing (ms). */
 const BUSY_TIMEOUT = 5000
-const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/
 
 interface TypeRow {
   type: string
@@ -58,20 +58,15 @@ function toRecord (row: TypeRow): TypeRecord {
 }
 
 function checkOptions (options: SqliteRepositoryOptions): string {
-  const { filename, database, tablePrefix = 'glue_mfa_' } = options ?? {}
-  if ((filename === undefined) === (database === undefined)) {
-    throw new InvalidOptionError('sqliteRepository', 'needs exactly one of "filename" and "database"')
-  }
+  const { filename, database } = options ?? {}
+  exactlyOne('sqliteRepository', options as Record<string, unknown> | undefined, 'filename', 'database')
   if (filename !== undefined && (typeof filename !== 'string' || filename === '')) {
     throw new InvalidOptionError('sqliteRepository.filename', 'must be a non-empty path')
   }
   if (database !== undefined && typeof database?.prepare !== 'function') {
     throw new InvalidOptionError('sqliteRepository.database', 'must be a better-sqlite3 Database')
   }
-  if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
-    throw new InvalidOptionError('sqliteRepository.tablePrefix', 'must be 1 to 40 letters, digits or "_", not starting with a digit')
-  }
-  return tablePrefix
+  return checkTablePrefix('sqliteRepository', options?.tablePrefix)
 }
 
 function schema (types: string, principals: string): string {
