@@ -3,7 +3,7 @@ import { InvalidOptionError } from './errors.js'
 import type { MfaEvent } from './events.js'
 import type { Principal } from './principal.js'
 import type { MfaProvider } from './providers/types.js'
-import { REPOSITORY_METHODS, type MfaRepository } from './repositories/types.js'
+import { OPTIONAL_REPOSITORY_METHODS, REPOSITORY_METHODS, type MfaRepository } from './repositories/types.js'
 
 export type Surface = 'storefront' | 'backend'
 export type StatusFormat = 'number' | 'label'
@@ -110,6 +110,9 @@ function checkRepository (value: any): MfaRepository {
   if (value === null || typeof value !== 'object') fail('repository', 'is required (e.g. memoryRepository())')
   for (const method of REPOSITORY_METHODS) {
     if (typeof value[method] !== 'function') fail('repository', `is missing the method "${method}"`)
+  }
+  for (const method of OPTIONAL_REPOSITORY_METHODS) {
+    if (value[method] !== undefined && typeof value[method] !== 'function') fail('repository', `has a "${method}" that is not a function`)
   }
   return value
 }

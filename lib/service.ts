@@ -5,14 +5,8 @@ import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
 import type { DeliveredCodeProvider, MfaProvider } from './providers/types.js'
-import type { AcceptResult, MfaRepository, TypeRecord } from './repositories/types.js'
+import type { AcceptResult, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
 import { MFA_STATUS, type MfaStatus } from './status.js'
-
-/** What the list shows of one type. */
-export interface TypeStatus {
-  type: string
-  status: MfaStatus
-}
 
 /** Activation answers nothing for delivered types, and the provisioning data for computed ones. */
 export type ActivationResult = { provisioning: Record<string, string> } | null
@@ -40,7 +34,7 @@ export class MfaService {
 
   /** Registered types in provider order, then stored pending/enabled types no longer registered. */
   async list (principal: Principal): Promise<TypeStatus[]> {
-    const stored = await this.#repository.getTypes(principal.id)
+    const stored: TypeStatus[] = await (this.#repository.getStatuses?.(principal.id) ?? this.#repository.getTypes(principal.id))
     const statusOf = new Map(stored.map((r) => [r.type, r.status]))
     const result: TypeStatus[] = this.#options.providers.map(({ type }) => ({ type, status: statusOf.get(type) ?? MFA_STATUS.DISABLED }))
     const orphans = stored

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { emailProvider, MFA_STATUS } from '../lib/index.js'
+import { emailProvider, MFA_STATUS, memoryRepository, type MfaRepository } from '../lib/index.js'
 import { buildApp, list, statuses } from './helpers.js'
 
 const send = (): void => {}
@@ -27,6 +27,32 @@ test('statuses set through the repository show, per principal only', async (t) =
   await repository.acceptCode('a', 'sms', { step: 1 }, { now: 0, maxAttempts: 3, requireStatus: MFA_STATUS.PENDING, enable: true })
   t.same(statuses(await list(app, token('a'))), { email: 1, sms: 2 })
   t.same(statuses(await list(app, token('b'))), { email: 0, sms: 0 }, "A's statuses never show for B")
+})
+
+test('a repository without the optional getStatuses is listed from getTypes', async (t) => {
+  const { getStatuses, ...rest } = memoryRepository()
+  t.type(getStatuses, 'function')
+  let reads = 0
+  const repository: MfaRepository = { ...rest, getTypes: async (id) => { reads++; return await rest.getTypes(id) } }
+  const { app, token } = await buildApp({ repository, providers: [emailProvider({ send }), emailProvider({ send, type: 'sms' })] })
+  t.teardown(() => app.close())
+  await repository.beginActivation('a', 'sms', null)
+  t.same(statuses(await list(app, token('a'))), { email: 0, sms: 1 })
+  t.equal(reads, 1)
+})
+
+test('the list reads getStatuses when the repository has it', async (t) => {
+  const inner = memoryRepository()
+  const calls: string[] = []
+  const repository: MfaRepository = {
+    ...inner,
+    getTypes: async (id) => { calls.push('getTypes'); return await inner.getTypes(id) },
+    getStatuses: async (id) => { calls.push('getStatuses'); return [{ type: 'email', status: MFA_STATUS.ENABLED }] }
+  }
+  const { app, token } = await buildApp({ repository })
+  t.teardown(() => app.close())
+  t.same(statuses(await list(app, token('a'))), { email: 2 })
+  t.same(calls, ['getStatuses'])
 })
 
 test("statusFormat 'label' answers the labels of newer Glue releases", async (t) => {

@@ -35,6 +35,8 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['unknown kind', { ...valid(), providers: [{ kind: 'carrier-pigeon', type: 'bird' }] }, /option "providers\[0\]\.kind"/],
     ['repository missing', withoutRepository, /option "repository" is required/],
     ['repository missing a method', { ...valid(), repository: { ...memoryRepository(), recordFailure: undefined } }, /option "repository" is missing the method "recordFailure"/],
+    ['repository with a getStatuses that is not a function', { ...valid(), repository: { ...memoryRepository(), getStatuses: true } }, /option "repository" has a "getStatuses" that is not a function/],
+    ['repository with a close that is not a function', { ...valid(), repository: { ...memoryRepository(), close: 'yes' } }, /option "repository" has a "close" that is not a function/],
     ['codeSecret missing', { ...valid(), codeSecret: undefined }, /option "codeSecret" is required/],
     ['codeSecret short', { ...valid(), codeSecret: 'x'.repeat(31) }, /option "codeSecret" must be at least 32 bytes long \(got 31\)/],
     ['codeSecret short Buffer', { ...valid(), codeSecret: Buffer.alloc(16) }, /option "codeSecret" must be at least 32 bytes long \(got 16\)/],

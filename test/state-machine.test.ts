@@ -173,7 +173,7 @@ test('repository failures: 500, and 5903 on deactivate, with nothing half-writte
   const s = await buildApp({ repository })
   t.teardown(() => s.app.close())
   const tok = s.token()
-  failing = 'getTypes'
+  failing = 'getStatuses' // what the list reads
   expectError(t, await list(s.app, tok), 500, undefined, 'Internal server error.')
   failing = null
   await post(s.app, ACTIVATE, tok)

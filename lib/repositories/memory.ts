@@ -46,6 +46,11 @@ export function memoryRepository (): MfaRepository & { inspect: () => Map<string
       return types === undefined ? [] : [...types.values()].map(copy)
     },
 
+    async getStatuses (principalId) {
+      const types = principals.get(principalId)
+      return types === undefined ? [] : [...types.values()].map(({ type, status }) => ({ type, status }))
+    },
+
     async getType (principalId, type) {
       const found = existing(principalId, type)
       return found === undefined ? null : copy(found)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { InvalidOptionError } from '../errors.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
-import type { MfaRepository, TypeRecord } from './types.js'
+import type { MfaRepository, TypeRecord, TypeStatus } from './types.js'
 
 /** What a `pg` query answers, as far as the repository reads it. */
 export interface PgResult {
@@ -141,6 +141,7 @@ function statements (prefix: string) {
         locked_until BIGINT NOT NULL
       );`,
     getTypes: `SELECT * FROM ${types} WHERE principal_id = $1 ORDER BY type`,
+    getStatuses: `SELECT type, status FROM ${types} WHERE principal_id = $1`,
     getType: `SELECT * FROM ${types} WHERE principal_id = $1 AND type = $2`,
     lockedUntil: `SELECT locked_until FROM ${principals} WHERE principal_id = $1`,
     beginActivation: `
@@ -282,6 +283,10 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
   return {
     async getTypes (principalId) {
       return (await query(sql.getTypes, [principalId])).map(toRecord)
+    },
+
+    async getStatuses (principalId) {
+      return await query(sql.getStatuses, [principalId]) as TypeStatus[]
     },
 
     async getType (principalId, type) {

@@ -8,6 +8,8 @@ export interface SqliteStatement {
   run: (...params: any[]) => unknown
   get: (...params: any[]) => unknown
   all: (...params: any[]) => unknown[]
+  /** Rows as arrays of values instead of objects (better-sqlite3 `raw`). */
+  raw: (toggle?: boolean) => SqliteStatement
 }
 
 /**
@@ -111,6 +113,8 @@ function prepare (db: SqliteDatabase, prefix: string) {
   const lock = `${next} >= @limit`
   const statements = {
     getTypes: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? ORDER BY type`),
+    // Raw rows: the list reads only these two values, and arrays skip building a keyed object per row.
+    getStatuses: db.prepare(`SELECT type, status FROM ${types} WHERE principal_id = ?`).raw(true),
     getType: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? AND type = ?`),
     lockedUntil: db.prepare(`SELECT locked_until FROM ${principals} WHERE principal_id = ?`),
     beginActivation: db.prepare(`
@@ -220,6 +224,10 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
   return {
     async getTypes (principalId) {
       return ((await store()).getTypes.all(principalId) as TypeRow[]).map(toRecord)
+    },
+
+    async getStatuses (principalId) {
+      return ((await store()).getStatuses.all(principalId) as Array<[string, MfaStatus]>).map(([type, status]) => ({ type, status }))
     },
 
     async getType (principalId, type) {

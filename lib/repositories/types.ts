@@ -25,6 +25,12 @@ export interface TypeRecord {
   lastStep: number | null
 }
 
+/** A stored type's status alone: what the list shows. */
+export interface TypeStatus {
+  type: string
+  status: MfaStatus
+}
+
 /** How a code is proven: a delivered code by its hash, a computed one by its time step. */
 export type CodeProof = { hash: string } | { step: number }
 
@@ -67,6 +73,12 @@ export interface FailureResult {
 export interface MfaRepository {
   /** Every type stored for the principal (types it never touched may be absent). */
   getTypes: (principalId: string) => Promise<TypeRecord[]>
+  /**
+   * Optional: only the type and status of every stored type, for the list endpoint, which
+   * needs nothing else. A store that can read less than `getTypes` (two columns instead of
+   * ten) implements it; without it the list reads `getTypes`. Order does not matter.
+   */
+  getStatuses?: (principalId: string) => Promise<TypeStatus[]>
   /** The full record of one type, or null when the principal never touched it. */
   getType: (principalId: string, type: string) => Promise<TypeRecord | null>
   /** Epoch ms until which the principal is locked out; 0 when not locked. */
@@ -103,3 +115,5 @@ export const REPOSITORY_METHODS = [
   'getTypes', 'getType', 'lockedUntil', 'beginActivation', 'reserveSend', 'releaseSend',
   'storeCode', 'acceptCode', 'recordFailure', 'disable'
 ] as const
+
+export const OPTIONAL_REPOSITORY_METHODS = ['getStatuses', 'close'] as const

@@ -109,6 +109,21 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.deepEqual(await repo.getType(p, 'totp'), totp)
   })
 
+  check('getStatuses (optional) answers the type and status of every stored type, as getTypes does', async ({ repo, principal }) => {
+    if (repo.getStatuses === undefined) return // the list then reads getTypes, checked above
+    const p = principal()
+    assert.deepEqual(await repo.getStatuses(p), [])
+    await pendingWithCode(repo, p, hash('a'))
+    assert.equal(await repo.beginActivation(p, 'totp', 'sealed.secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept({ enable: true })), 'accepted')
+    await repo.storeCode(p, 'sms', { hash: hash('b'), expiresAt: NOW + TTL })
+    const byType = (a: { type: string }, b: { type: string }): number => (a.type < b.type ? -1 : 1)
+    const statuses = (await repo.getStatuses(p)).sort(byType)
+    assert.deepEqual(statuses, [{ type: 'email', status: PENDING }, { type: 'sms', status: DISABLED }, { type: 'totp', status: ENABLED }])
+    assert.deepEqual(statuses, (await repo.getTypes(p)).map(({ type, status }) => ({ type, status })).sort(byType))
+    assert.deepEqual(await repo.getStatuses(principal()), [], 'another principal sees none of them')
+  })
+
   check('beginActivation: disabled or pending → pending with the new secret, no code, no last step', async ({ repo, principal }) => {
     const p = principal()
     assert.equal(await repo.beginActivation(p, 'totp', 'secret-1'), true)

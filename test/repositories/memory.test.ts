@@ -10,6 +10,26 @@ test('memoryRepository conforms', async (t) => {
   await repositoryConformance((name, fn) => t.test(name, fn), () => repository)
 })
 
+test('getStatuses is optional: a repository without it conforms', async (t) => {
+  const { getStatuses, ...withoutStatuses } = memoryRepository()
+  t.type(getStatuses, 'function')
+  const failed: string[] = []
+  await repositoryConformance(async (name, fn) => { await fn().catch(() => failed.push(name)) }, () => withoutStatuses)
+  t.same(failed, [])
+})
+
+test('the suite catches a getStatuses that disagrees with getTypes', async (t) => {
+  const inner = memoryRepository()
+  const failed: string[] = []
+  const wrong: MfaRepository = {
+    ...inner,
+    // Typical slip: the status column read back as text.
+    getStatuses: async (principalId) => (await inner.getTypes(principalId)).map(({ type, status }) => ({ type, status: String(status) as any }))
+  }
+  await repositoryConformance(async (name, fn) => { await fn().catch(() => failed.push(name)) }, () => wrong)
+  t.same(failed, ['getStatuses (optional) answers the type and status of every stored type, as getTypes does'])
+})
+
 /**
  * The memory repository with the classic mistake: decide on a read, yield, then write. Run
  * one call at a time it is correct; run concurrently it loses counts and double-spends.
