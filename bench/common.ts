@@ -4,7 +4,10 @@
 export const JWT_SECRET = 'bench-jwt-secret-that-is-long-enough-for-hs256'
 export const CODE_SECRET = 'bench-code-secret-0123456789abcdef-0123456789'
 
-/** The principal every list case asks for: email enabled, totp never touched. */
+/**
+ * The principal every list case asks for: email enabled, totp never touched. Each list server
+ * enables a fresh `bench-user-<uuid>` and hands out its token under this name.
+ */
 export const LIST_PRINCIPAL = 'bench-user'
 /** Step-up principals: one with email enabled (and a verified grace code), one without MFA. */
 export const MFA_PRINCIPAL = 'bench-mfa-user'

@@ -555,7 +555,7 @@ async function main (): Promise<number> {
         : await seedPostgres(store.connectionString, store.tablePrefix, rows)
       seeding[c.name] = Math.round(ms)
       const analyzed = store.kind === 'sqlite' && settings.sqliteAnalyze ? ', then ANALYZE' : ''
-      console.log(`  seeded ${c.name}: ${rows.toLocaleString('en')} filler principals + the bench principal in ${(ms / 1000).toFixed(1)} s${analyzed}`)
+      console.log(`  seeded ${c.name}: ${rows.toLocaleString('en')} filler principals in ${(ms / 1000).toFixed(1)} s${analyzed}`)
     }
     console.log(`  one fresh server process per case and round; ${cases.length} cases`)
 
