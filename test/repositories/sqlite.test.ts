@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sqliteRepository, type SqliteRepositoryOptions } from '../../lib/repositories/sqlite.js'
+import { sqliteRepository, type SqliteDatabase, type SqliteRepositoryOptions } from '../../lib/repositories/sqlite.js'
 import { repositoryConformance } from '../../lib/testing/index.js'
 
 function tempDir (t: Test): string {
@@ -73,6 +73,34 @@ test('a passed database is used as configured and never closed', async (t) => {
   await repository.close?.()
   t.equal(database.open, true)
   t.equal((await repository.getType('p', 'email'))?.code?.hash, 'aa')
+})
+
+test('after ANALYZE (STAT4 samples), reads by principal still search the primary key with the value hidden from the planner', async (t) => {
+  const database = new Database(':memory:')
+  t.teardown(() => database.close())
+  const prepared: string[] = []
+  const spy: SqliteDatabase = {
+    prepare: (source) => { prepared.push(source); return database.prepare(source) },
+    exec: (source) => database.exec(source),
+    transaction: (fn) => database.transaction(fn)
+  }
+  const repository = sqliteRepository({ database: spy })
+  for (let i = 0; i < 300; i++) await repository.beginActivation(`p${i}`, i % 2 === 0 ? 'email' : 'totp', null)
+  database.exec('ANALYZE')
+  t.ok((database.prepare('SELECT count(*) AS n FROM sqlite_stat4').get() as { n: number }).n > 0, 'STAT4 samples are stored')
+
+  // SQLite re-prepares a statement on every new value when STAT4 samples exist and a bare
+  // parameter is compared with the first column of an index alone: such a comparison must not
+  // occur. Comparisons on the whole key (principal and type, or the principals table) are exact.
+  const byPrincipalOnly = prepared.filter((sql) => /\bFROM "glue_mfa_types"/.test(sql) && !/\btype = [?@]/.test(sql) && /\bprincipal_id = /.test(sql))
+  t.equal(byPrincipalOnly.length, 2, 'getTypes and getStatuses')
+  for (const sql of byPrincipalOnly) {
+    t.match(sql, /principal_id = \? \|\| ''/, 'the parameter is inside an expression')
+    const plan = (database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('p0') as Array<{ detail: string }>).map((r) => r.detail).join(' | ')
+    t.match(plan, /^SEARCH "?glue_mfa_types"? USING PRIMARY KEY \(principal_id=\?\)$/, sql)
+  }
+  t.same(await repository.getStatuses?.('p1'), [{ type: 'totp', status: 1 }])
+  t.same((await repository.getTypes('p2')).map((r) => r.type), ['email'])
 })
 
 test('two instances starting at once on a fresh file both work', async (t) => {
