@@ -43,13 +43,15 @@ export function createGuard (auth: Authenticator, service: MfaService, protected
     }
   }
 
-  const protectedStepUp: preHandlerAsyncHookHandler = async function (request, reply) {
-    await stepUp(request, reply, true)
+  // Hooks that hand back stepUp's promise, rather than async wrappers awaiting it: one promise
+  // and one microtask less on every protected request.
+  const protectedStepUp: preHandlerAsyncHookHandler = function (request, reply) {
+    return stepUp(request, reply, true)
   }
 
   return {
-    requireMfa: async function requireMfa (request, reply) {
-      await stepUp(request, reply, false)
+    requireMfa: function requireMfa (request, reply) {
+      return stepUp(request, reply, false)
     },
     onRoute (route) {
       const resource = resourceTypeOf(route.url)

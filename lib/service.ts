@@ -5,7 +5,7 @@ import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
 import type { DeliveredCodeProvider, MfaProvider } from './providers/types.js'
-import type { AcceptResult, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
+import type { AcceptResult, CodeProof, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
 import { MFA_STATUS, type MfaStatus } from './status.js'
 
 /** Activation answers nothing for delivered types, and the provisioning data for computed ones. */
@@ -156,9 +156,13 @@ export class MfaService {
     if (code === '') throw this.#denied(log, principal.id, events, new MfaErrors.CodeMissing())
     try {
       await this.#checkLockout(log, principal.id, null)
+      const now = this.#options.clock()
       for (const record of enabled) {
         const provider = this.#providers.get(record.type) as MfaProvider
-        if (await this.#tryCode(principal.id, provider, record, code, MFA_STATUS.ENABLED, false) === 'accepted') {
+        // #tryCode inlined: a grace pass (the guard's common case) then awaits no further call.
+        const proof = this.#prove(principal.id, provider, record, code, now, MFA_STATUS.ENABLED, false)
+        if (proof === 'wrong') continue
+        if (proof === 'accepted' || await this.#accept(principal.id, record.type, proof, now, MFA_STATUS.ENABLED, false) === 'accepted') {
           if (events !== null) this.#emit(log, 'stepup.passed', principal.id, record.type)
           return
         }
@@ -180,15 +184,24 @@ export class MfaService {
 
   /** Checks a submitted code against one type and, if it is right, accepts it atomically. */
   async #tryCode (principalId: string, provider: MfaProvider, record: TypeRecord, code: string, requireStatus: MfaStatus, enable: boolean): Promise<AcceptResult | 'wrong'> {
-    const { clock, maxAttempts } = this.#options
-    const now = clock()
-    const acceptOptions = { now, maxAttempts, requireStatus, enable }
+    const now = this.#options.clock()
+    const proof = this.#prove(principalId, provider, record, code, now, requireStatus, enable)
+    if (proof === 'wrong' || proof === 'accepted') return proof
+    return await this.#accept(principalId, record.type, proof, now, requireStatus, enable)
+  }
+
+  /**
+   * What the record just read says of a submitted code, without the store: 'wrong',
+   * 'accepted' (grace reuse, below), or the proof the store has to accept atomically.
+   */
+  #prove (principalId: string, provider: MfaProvider, record: TypeRecord, code: string, now: number, requireStatus: MfaStatus, enable: boolean): CodeProof | 'wrong' | 'accepted' {
+    const { maxAttempts } = this.#options
     if (provider.kind === 'computed') {
       const secret = record.secret === null ? null : this.#keys.open(principalId, record.type, record.secret)
       if (secret === null) return 'wrong'
       const step = provider.match(secret, code, now)
       if (step === null || (record.lastStep !== null && step <= record.lastStep)) return 'wrong'
-      return await this.#repository.acceptCode(principalId, record.type, { step }, acceptOptions)
+      return { step }
     }
     const stored = record.code
     if (stored === null || now >= stored.expiresAt || stored.attempts >= maxAttempts) return 'wrong'
@@ -197,7 +210,11 @@ export class MfaService {
     // Grace reuse of a code that has verified before changes nothing in the store: what was
     // just read is valid, and the request is ordered at that read (no write on the hot path).
     if (stored.verified && !enable && record.status === requireStatus) return 'accepted'
-    return await this.#repository.acceptCode(principalId, record.type, { hash }, acceptOptions)
+    return { hash }
+  }
+
+  async #accept (principalId: string, type: string, proof: CodeProof, now: number, requireStatus: MfaStatus, enable: boolean): Promise<AcceptResult> {
+    return await this.#repository.acceptCode(principalId, type, proof, { now, maxAttempts: this.#options.maxAttempts, requireStatus, enable })
   }
 
   async #checkLockout (log: FastifyBaseLogger, principalId: string, type: string | null): Promise<void> {
