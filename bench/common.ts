@@ -40,7 +40,7 @@ export const VERIFY_REQUEST = JSON.stringify({ data: { type: 'multi-factor-auth-
 export const VERIFY_BODY = { errors: [{ code: '5901', status: 403, detail: 'X-MFA-Code is invalid.' }] }
 
 /** The verify case stays on the counting path: no lockout within any bench run. */
-export const VERIFY_LOCKOUT = { failures: 1_000_000, window: 60 * 60_000 }
+export const VERIFY_LOCKOUT = { failures: 1_000_000, duration: 60 * 60_000 }
 export const VERIFY_MAX_ATTEMPTS = 100
 
 /** How a server child stores MFA state. */
