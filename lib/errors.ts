@@ -31,7 +31,8 @@ const catalogue = {
   UserNotFound: ['5908', 400, 'User not found.'],
   NoUserIdentifier: ['5909', 400, 'No user identifier provided.'],
   SendFailed: ['5910', 400, 'Something went wrong while sending your code. Please try again later or contact the system administrator.'],
-  TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.']
+  TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.'],
+  SignInAgain: ['5912', 403, 'Sign in again to set up multi-factor authentication.']
 } as const
 
 // The two body errors Glue answers without a code (spec §4), raised by schema validation.
@@ -58,6 +59,15 @@ export const MfaErrors = Object.fromEntries(
 export const InvalidOptionError = createError<[string, string]>(
   'FST_GLUE_MFA_INVALID_OPTION',
   'fastify-glue-mfa: option "%s" %s'
+)
+
+/**
+ * A repository that cannot work (driver missing, store unreachable, bad credentials), raised by
+ * its `ready()` so that Fastify's `ready()` fails at boot with the cause and the fix.
+ */
+export const RepositoryUnavailableError = createError<[message: string, options?: { cause: unknown }]>(
+  'FST_GLUE_MFA_REPOSITORY_UNAVAILABLE',
+  'fastify-glue-mfa: %s'
 )
 
 /** Whether an error is one of the Glue catalogue's (a decided answer, not a failure). */

@@ -34,6 +34,11 @@ export interface GlueMfaOptions {
    * one after a lock locks for twice as long, up to `maxDuration` ms; an accepted code resets.
    */
   principalLockout?: { failures?: number, duration?: number, maxDuration?: number }
+  /**
+   * ms: enrolling the first factor (no type enabled yet) needs a sign-in at most this old, by
+   * the token's `auth_time`, else its `iat` [15 min].
+   */
+  enrollmentMaxAge?: number
   statusFormat?: StatusFormat
   clock?: () => number
   onEvent?: (event: MfaEvent) => void
@@ -54,6 +59,7 @@ export interface ResolvedOptions {
   maxAttempts: number
   resendCooldown: number
   principalLockout: LockoutRule
+  enrollmentMaxAge: number
   statusFormat: StatusFormat
   clock: () => number
   onEvent: ((event: MfaEvent) => void) | undefined
@@ -183,6 +189,7 @@ export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
     maxAttempts: integer(opts.maxAttempts, 'maxAttempts', 3, 1, 100),
     resendCooldown: integer(opts.resendCooldown, 'resendCooldown', 30_000, 0, 24 * 60 * MINUTE),
     principalLockout: checkLockout(opts.principalLockout),
+    enrollmentMaxAge: integer(opts.enrollmentMaxAge, 'enrollmentMaxAge', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE),
     statusFormat: oneOf(opts.statusFormat, 'statusFormat', ['number', 'label'], 'number'),
     clock: optionalFunction(opts.clock, 'clock') ?? Date.now,
     onEvent: optionalFunction(opts.onEvent, 'onEvent')

@@ -2,7 +2,8 @@ import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import createError from '@fastify/error'
 import { createGuard } from './guard.js'
-import { resolveOptions, type GlueMfaOptions } from './options.js'
+import { InvalidOptionError } from './errors.js'
+import { resolveOptions, type GlueMfaOptions, type Surface } from './options.js'
 import { createAuthenticator } from './principal.js'
 import { mfaRoutes } from './routes/index.js'
 import { MfaService } from './service.js'
@@ -13,6 +14,9 @@ declare module 'fastify' {
     requireMfa: preHandlerAsyncHookHandler
   }
 }
+
+/** The surface each repository object serves (a store holding two surfaces' state is refused). */
+const surfaceOf = new WeakMap<object, Surface>()
 
 const AlreadyRegisteredError = createError(
   'FST_GLUE_MFA_ALREADY_REGISTERED',
@@ -34,6 +38,15 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
   if (typeof repository.close === 'function') {
     fastify.addHook('onClose', async () => { await repository.close?.() })
   }
+  // One store never holds two surfaces' state: a customer and a back-office user may share an id.
+  const claimed = surfaceOf.get(repository)
+  if (claimed !== undefined && claimed !== options.surface) {
+    throw new InvalidOptionError('repository', `already holds the ${claimed} surface's state: give the ${options.surface} surface a repository of its own`)
+  }
+  surfaceOf.set(repository, options.surface)
+  // A store that cannot work (or that holds the other surface's state) fails ready() now,
+  // naming the cause, not the first request.
+  await repository.ready?.({ surface: options.surface })
 
   await fastify.register(async (scope) => { await mfaRoutes(scope, { options, auth, service }) }, { prefix: options.prefix })
 }

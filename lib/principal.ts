@@ -26,6 +26,8 @@ export interface Authenticator {
   hasToken: (request: FastifyRequest) => boolean
   /** The verified token's `jti` (its own lockout counter), or null when it has none. */
   tokenIdOf: (request: FastifyRequest) => string | null
+  /** When the verified token's holder signed in (epoch ms): its `auth_time`, else its `iat`; null with neither. */
+  signedInAt: (request: FastifyRequest) => number | null
   verifyToken: (request: FastifyRequest) => Promise<void>
   requirePrincipal: (request: FastifyRequest) => Promise<Principal>
 }
@@ -36,6 +38,7 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
   const NotFound = backend ? MfaErrors.UserNotFound : MfaErrors.CustomerNotFound
   const { principal: mapPrincipal, findPrincipal } = options
   const tokenIds = new WeakMap<FastifyRequest, string>()
+  const signIns = new WeakMap<FastifyRequest, number>()
 
   function hasToken (request: FastifyRequest): boolean {
     const header = request.headers.authorization
@@ -49,6 +52,10 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
       return tokenIds.get(request) ?? null
     },
 
+    signedInAt (request) {
+      return signIns.get(request) ?? null
+    },
+
     async verifyToken (request) {
       if (!hasToken(request)) throw new MfaErrors.MissingAccessToken()
       let payload: unknown
@@ -59,8 +66,10 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
       } catch {
         throw new MfaErrors.InvalidAccessToken()
       }
-      const jti = (payload as { jti?: unknown } | null)?.jti
+      const { jti, auth_time: authTime, iat } = Object(payload) as { jti?: unknown, auth_time?: unknown, iat?: unknown }
       if (typeof jti === 'string' && jti !== '') tokenIds.set(request, jti)
+      const signedIn = typeof authTime === 'number' ? authTime : iat
+      if (typeof signedIn === 'number' && Number.isFinite(signedIn)) signIns.set(request, signedIn * 1000)
       const principal = mapPrincipal(payload, request)
       request.principal = principal !== null && principal !== undefined && typeof principal.id === 'string' && principal.id !== ''
         ? principal

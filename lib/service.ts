@@ -11,10 +11,12 @@ import { MFA_STATUS, type MfaStatus } from './status.js'
 /** Activation answers nothing for delivered types, and the provisioning data for computed ones. */
 export type ActivationResult = { provisioning: Record<string, string> } | null
 
-/** Who submits: the principal and, when the token carries a `jti`, that token's id. */
+/** Who submits: the principal, and what its token says (its `jti`; when its holder signed in). */
 export interface Caller {
   principal: Principal
   tokenId: string | null
+  /** Epoch ms of the sign-in (`auth_time`, else `iat`); null when the token says neither. */
+  signedInAt?: number | null
 }
 
 /** The principal-wide counter's threshold when tokens are counted on their own (a ceiling for many tokens). */
@@ -76,11 +78,18 @@ export class MfaService {
     const records = await this.#repository.getTypes(principal.id)
     const record = records.find((r) => r.type === type)
     if (record?.status === MFA_STATUS.ENABLED) throw new MfaErrors.TypeAlreadyActivated()
-    // Adding a second factor is itself a protected action once any factor is enabled.
-    const enabled = enabledRecords(records)
-    if (enabled.length > 0) await this.#proveAny(log, caller, enabled, code, false)
-
     const now = this.#options.clock()
+    const enabled = enabledRecords(records)
+    if (enabled.length === 0) {
+      // The first factor binds the account to whoever enrols it: a stolen (older) token must
+      // not be enough, so it needs a fresh sign-in. A time in the future counts as fresh.
+      const signedInAt = caller.signedInAt ?? null
+      if (signedInAt === null || now - signedInAt > this.#options.enrollmentMaxAge) throw new MfaErrors.SignInAgain()
+    } else {
+      // Adding a factor is itself a protected action once any factor is enabled.
+      await this.#proveAny(log, caller, enabled, code, false)
+    }
+
     const wasPending = record?.status === MFA_STATUS.PENDING
     if (provider.kind === 'computed') {
       const secret = provider.createSecret()

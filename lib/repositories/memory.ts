@@ -60,10 +60,7 @@ export function memoryRepository (): MfaRepository & {
     for (const [principalId, types] of principals) {
       for (const [type, found] of types) {
         if (found.status !== MFA_STATUS.DISABLED || (found.code !== null && found.code.expiresAt > now)) continue
-        const changed = changedAt.get(found) ?? -Infinity
-        // Changed before the repository learnt the time: it starts counting now.
-        if (changed === -Infinity) changedAt.set(found, now)
-        else if (changed + KEEP_DISABLED <= now) types.delete(type)
+        if ((changedAt.get(found) as number) + KEEP_DISABLED <= now) types.delete(type)
       }
       if (types.size === 0) principals.delete(principalId)
     }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { InvalidOptionError } from '../errors.js'
+import { claimSurface, loadDriver, unavailable } from './boot.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import type { Admission, MfaRepository, TypeRecord, TypeStatus } from './types.js'
@@ -56,6 +57,7 @@ export interface PostgresRepositoryOptions {
 /** Bounds of a pool the repository creates, so a database that stops answering fails calls instead of hanging them. */
 const CONNECTION_TIMEOUT = 5000
 const QUERY_TIMEOUT = 10_000
+const POSTGRES_URL = /^postgres(?:ql)?:\/\/\S/i
 /** Advisory lock key serialising this package's DDL ('gluemfa' in ASCII). */
 const DDL_LOCK = '29111174069839457'
 
@@ -92,8 +94,10 @@ function toRecord (row: TypeRow): TypeRecord {
 function checkOptions (options: PostgresRepositoryOptions): string {
   const { pool, connectionString } = options ?? {}
   exactlyOne('postgresRepository', options as Record<string, unknown> | undefined, 'pool', 'connectionString')
-  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) {
-    throw new InvalidOptionError('postgresRepository.connectionString', 'must be a non-empty string')
+  if (connectionString !== undefined && (typeof connectionString !== 'string' || !POSTGRES_URL.test(connectionString))) {
+    const scheme = typeof connectionString === 'string' ? /^([a-z][a-z0-9+.-]*):/i.exec(connectionString)?.[1] : undefined
+    throw new InvalidOptionError('postgresRepository.connectionString',
+      `must be a postgres:// or postgresql:// URL${scheme === undefined ? '' : ` (not ${scheme}:)`}`)
   }
   if (pool !== undefined && (typeof pool?.query !== 'function' || typeof pool.connect !== 'function')) {
     throw new InvalidOptionError('postgresRepository.pool', 'must be a pg Pool')
@@ -114,6 +118,8 @@ function statements (prefix: string) {
   // Lockout counters: the principal-wide one has token_id '', a token's its `jti`.
   const lockouts = `"${prefix}lockouts"`
   const admit = `"${prefix}admit"`
+  // Which surface the tables belong to (storefront or backend): one store never serves both.
+  const meta = `"${prefix}meta"`
   const { DISABLED, PENDING, ENABLED } = MFA_STATUS
   // One counter's step of the escalating lockout, as lockoutStep (lockout.ts) computes it.
   const step = (counter: string, rule: string, tokenId: string): string => `
@@ -151,6 +157,7 @@ function statements (prefix: string) {
         last_step BIGINT,
         PRIMARY KEY (principal_id, type)
       );
+      CREATE TABLE IF NOT EXISTS ${meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS ${lockouts} (
         principal_id TEXT NOT NULL,
         token_id TEXT NOT NULL,
@@ -191,6 +198,8 @@ function statements (prefix: string) {
     getTypes: `SELECT * FROM ${types} WHERE principal_id = $1 ORDER BY type`,
     getStatuses: `SELECT type, status FROM ${types} WHERE principal_id = $1`,
     getType: `SELECT * FROM ${types} WHERE principal_id = $1 AND type = $2`,
+    surface: `SELECT value FROM ${meta} WHERE key = 'surface'`,
+    claimSurface: `INSERT INTO ${meta} (key, value) VALUES ('surface', $1) ON CONFLICT (key) DO NOTHING`,
     lockedUntil: `SELECT locked_until FROM ${lockouts} WHERE principal_id = $1 AND token_id = ''`,
     admit: `SELECT * FROM ${admit}($1, $2, $3::bigint, $4::bigint[], $5::bigint[])`,
     beginActivation: `
@@ -241,6 +250,16 @@ function accept (types: string, lockouts: string, set: string, valid: string, to
     SELECT 1 FROM accepted`
 }
 
+/** The connection string without its password, for error messages. */
+function safeUrl (connectionString: string): string {
+  try {
+    const url = new URL(connectionString)
+    return `${url.protocol}//${url.username === '' ? '' : `${url.username}@`}${url.host}${url.pathname}`
+  } catch {
+    return 'the connectionString given'
+  }
+}
+
 function ignore (): void {}
 
 /** Runs `fn` in a transaction on one client; a failed client is destroyed, which rolls back. */
@@ -270,12 +289,13 @@ async function transaction<T> (pool: PgPool, fn: (client: PgClient) => Promise<T
  * can race is one statement (an upsert or a conditional UPDATE) or one transaction.
  */
 export function postgresRepository (options: PostgresRepositoryOptions): MfaRepository {
-  const sql = statements(checkOptions(options))
+  const prefix = checkOptions(options)
+  const sql = statements(prefix)
   let created: Promise<PgPool & { end: () => Promise<void> }> | undefined
   let ready: Promise<PgPool> | undefined
 
   async function createPool (connectionString: string): Promise<PgPool & { end: () => Promise<void> }> {
-    const { default: pg } = await import('pg')
+    const { default: pg } = await loadDriver('postgresRepository', 'pg', async () => await import('pg'))
     const pool = new pg.Pool({
       connectionString,
       connectionTimeoutMillis: options.connectionTimeout ?? CONNECTION_TIMEOUT,
@@ -395,11 +415,22 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       return (await query(sql.disable, [principalId, type])).length > 0
     },
 
+    async ready (context) {
+      try {
+        await db() // the pool, the tables and the admission function: a round trip to the server
+      } catch (err) {
+        throw unavailable('postgresRepository', `cannot use ${options.pool === undefined ? `the database at ${safeUrl(options.connectionString as string)}` : 'its pool'}`, err)
+      }
+      if (context === undefined) return
+      await claimSurface('postgresRepository', prefix, context.surface,
+        async () => (await query(sql.surface, []))[0]?.value, async () => await query(sql.claimSurface, [context.surface]))
+    },
+
     async close () {
       // Only a pool this repository created is ended; a passed one belongs to the caller.
-      const pool = created
+      const pool = await created?.catch(() => undefined) // a pool that was never made (no driver) has nothing to end
       created = undefined // a second close() has nothing left to end
-      if (pool !== undefined) await (await pool).end()
+      await pool?.end()
     }
   }
 }

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
+import { claimSurface, loadDriver, unavailable } from './boot.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import { lockoutStep, type LockoutCounter } from './lockout.js'
@@ -72,7 +73,7 @@ function checkOptions (options: SqliteRepositoryOptions): string {
   return checkTablePrefix('sqliteRepository', options?.tablePrefix)
 }
 
-function schema (types: string, lockouts: string): string {
+function schema (types: string, lockouts: string, meta: string): string {
   // The primary keys are the lookup indexes: every query names a principal (and a type).
   return `
     CREATE TABLE IF NOT EXISTS ${types} (
@@ -95,7 +96,8 @@ function schema (types: string, lockouts: string): string {
       locked_until INTEGER NOT NULL,
       last_lock INTEGER NOT NULL,
       PRIMARY KEY (principal_id, token_id)
-    ) WITHOUT ROWID;`
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS ${meta} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`
 }
 
 /** Creates the tables if needed, then prepares every statement once. */
@@ -103,10 +105,12 @@ function prepare (db: SqliteDatabase, prefix: string) {
   const types = `"${prefix}types"`
   // Lockout counters: the principal-wide one has token_id '', a token's its `jti`.
   const lockouts = `"${prefix}lockouts"`
-  const found = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)")
-    .get(`${prefix}types`, `${prefix}lockouts`) as { n: number }
+  // Which surface the tables belong to (storefront or backend): one store never serves both.
+  const meta = `"${prefix}meta"`
+  const found = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)")
+    .get(`${prefix}types`, `${prefix}lockouts`, `${prefix}meta`) as { n: number }
   // Skipped when the tables exist, so a read-only connection can still read.
-  if (found.n < 2) db.transaction(() => db.exec(schema(types, lockouts))).immediate()
+  if (found.n < 3) db.transaction(() => db.exec(schema(types, lockouts, meta))).immediate()
 
   const key = 'principal_id = @principalId AND type = @type'
   const { DISABLED, PENDING, ENABLED } = MFA_STATUS
@@ -121,6 +125,8 @@ function prepare (db: SqliteDatabase, prefix: string) {
     // Raw rows: the list reads only these two values, and arrays skip building a keyed object per row.
     getStatuses: db.prepare(`SELECT type, status FROM ${types} WHERE ${byPrincipal}`).raw(true),
     getType: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? AND type = ?`),
+    surface: db.prepare(`SELECT value FROM ${meta} WHERE key = 'surface'`),
+    claimSurface: db.prepare(`INSERT INTO ${meta} (key, value) VALUES ('surface', ?) ON CONFLICT (key) DO NOTHING`),
     lockedUntil: db.prepare(`SELECT locked_until FROM ${lockouts} WHERE principal_id = ? AND token_id = ''`),
     counters: db.prepare(`SELECT token_id, failures, locked_until, last_lock FROM ${lockouts} WHERE principal_id = ? AND token_id IN ('', ?)`),
     setCounter: db.prepare(`
@@ -231,7 +237,7 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
 
   async function open (): Promise<ReturnType<typeof prepare>> {
     if (options.database !== undefined) return prepare(options.database, prefix)
-    const { default: Database } = await import('better-sqlite3')
+    const { default: Database } = await loadDriver('sqliteRepository', 'better-sqlite3@12', async () => await import('better-sqlite3'))
     const db = new Database(options.filename, { timeout: BUSY_TIMEOUT })
     try {
       db.pragma('journal_mode = WAL')
@@ -305,6 +311,18 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
 
     async disable (principalId, type) {
       return (await store()).disable.get({ principalId, type }) !== undefined
+    },
+
+    async ready (context) {
+      let statements: Awaited<ReturnType<typeof store>>
+      try {
+        statements = await store() // opened, tables made or checked, statements prepared
+      } catch (err) {
+        throw unavailable('sqliteRepository', `cannot open ${options.filename === undefined ? 'its database' : `"${options.filename}"`}`, err)
+      }
+      if (context === undefined) return
+      await claimSurface('sqliteRepository', prefix, context.surface,
+        () => (statements.surface.get() as { value: string } | undefined)?.value, () => statements.claimSurface.run(context.surface))
     },
 
     async close () {

@@ -141,7 +141,16 @@ export interface MfaRepository {
   countAttempts: (principalId: string, types: string[], maxAttempts: number) => Promise<string[]>
   /** Enabled or pending → disabled, dropping code, secret and last step. False when already disabled. */
   disable: (principalId: string, type: string) => Promise<boolean>
-  /** Releases what the repository opened; called on Fastify's `onClose`. */
+  /**
+   * Optional: proves the store works before the server starts (driver loaded, connection made,
+   * tables created or checked, a round trip). The plugin awaits it at registration, so a store
+   * that cannot work fails Fastify's `ready()` with the cause instead of the first request.
+   * With `context`, the store also claims itself for that surface, and fails when it already
+   * holds the other surface's state (a customer and a back-office user with the same id must
+   * never share it). Calling it again after success is cheap.
+   */
+  ready?: (context?: { surface: 'storefront' | 'backend' }) => Promise<void>
+  /** Releases what the repository opened; called on Fastify's `onClose`, also after a failed `ready`. */
   close?: () => Promise<void>
 }
 
@@ -150,4 +159,4 @@ export const REPOSITORY_METHODS = [
   'storeCode', 'acceptCode', 'countAttempts', 'disable'
 ] as const
 
-export const OPTIONAL_REPOSITORY_METHODS = ['getStatuses', 'close'] as const
+export const OPTIONAL_REPOSITORY_METHODS = ['getStatuses', 'ready', 'close'] as const

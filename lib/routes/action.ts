@@ -40,7 +40,11 @@ export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: Acti
       response: { 204: { type: 'null', description: 'Done' }, ...spec.responses, ...errorResponses() }
     }
   }, async (request, reply) => {
-    const caller: Caller = { principal: await ctx.auth.requirePrincipal(request), tokenId: ctx.auth.tokenIdOf(request) }
+    const caller: Caller = {
+      principal: await ctx.auth.requirePrincipal(request),
+      tokenId: ctx.auth.tokenIdOf(request),
+      signedInAt: ctx.auth.signedInAt(request)
+    }
     const code = codeHeader(request)
     if (spec.codeRequired && code === '') throw new MfaErrors.CodeMissing()
     const type = (request.body as ActionBody).data.attributes.type

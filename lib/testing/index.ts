@@ -90,6 +90,12 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     }))
   }
 
+  check('ready (optional) resolves on a working store, and again when called twice', async ({ repo }) => {
+    if (repo.ready === undefined) return
+    await repo.ready()
+    await repo.ready()
+  })
+
   check('an untouched principal has nothing stored', async ({ repo, principal }) => {
     const p = principal()
     assert.deepEqual(await repo.getTypes(p), [])

@@ -28,7 +28,7 @@ if (await postgresAvailable(t)) {
       [undefined, /"postgresRepository" needs exactly one of "pool" and "connectionString"/],
       [{}, /"postgresRepository" needs exactly one/],
       [{ pool, connectionString: pgUrl() }, /"postgresRepository" needs exactly one/],
-      [{ connectionString: '' }, /"postgresRepository.connectionString" must be a non-empty string/],
+      [{ connectionString: '' }, /"postgresRepository.connectionString" must be a postgres:\/\/ or postgresql:\/\/ URL/],
       [{ connectionString: 5 }, /"postgresRepository.connectionString"/],
       [{ pool: {} }, /"postgresRepository.pool" must be a pg Pool/],
       [{ pool: null }, /"postgresRepository.pool"/],
@@ -69,7 +69,8 @@ if (await postgresAvailable(t)) {
     const { rows: keys } = await admin.query(
       'SELECT tablename, indexdef FROM pg_indexes WHERE tablename LIKE $1 ORDER BY 1', [`${tablePrefix}%`])
     t.match(keys[0].indexdef, /UNIQUE INDEX .* USING btree \(principal_id, token_id\)$/)
-    t.match(keys[1].indexdef, /UNIQUE INDEX .* USING btree \(principal_id, type\)$/)
+    t.match(keys[1].indexdef, /UNIQUE INDEX .* USING btree \(key\)$/)
+    t.match(keys[2].indexdef, /UNIQUE INDEX .* USING btree \(principal_id, type\)$/)
   })
 
   t.test('several instances starting at once on fresh tables all work', async (t) => {

@@ -56,7 +56,7 @@ test('a file it opens is in WAL mode, has both tables and is closed by close()',
   t.teardown(() => check.close())
   t.equal(check.pragma('journal_mode', { simple: true }), 'wal')
   const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()
-  t.same(tables, ['glue_mfa_lockouts', 'glue_mfa_types'])
+  t.same(tables, ['glue_mfa_lockouts', 'glue_mfa_meta', 'glue_mfa_types'])
   const plan = check.prepare("EXPLAIN QUERY PLAN SELECT * FROM glue_mfa_types WHERE principal_id = 'p'").all() as Array<{ detail: string }>
   t.match(plan[0].detail, /SEARCH .* USING PRIMARY KEY/, 'lookups by principal use the primary key')
 
