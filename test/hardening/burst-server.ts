@@ -3,7 +3,8 @@
 //
 //   MFA_BURST_SQLITE_FILE   a SQLite database file, or
 //   MFA_BURST_PG_URL        a PostgreSQL URL, with MFA_BURST_PG_PREFIX (the table prefix)
-// Prints "listening <port>" once it listens on 127.0.0.1 (an ephemeral port); ends on SIGTERM.
+// Prints "listening <port>" once it listens on 127.0.0.1 (an ephemeral port); ends on SIGTERM
+// or when its stdin closes.
 import type { MfaRepository } from '../../lib/index.js'
 import { postgresRepository } from '../../lib/repositories/postgres.js'
 import { sqliteRepository } from '../../lib/repositories/sqlite.js'
@@ -16,9 +17,12 @@ else if (connectionString !== undefined && tablePrefix !== undefined) repository
 else throw new Error('set MFA_BURST_SQLITE_FILE, or MFA_BURST_PG_URL and MFA_BURST_PG_PREFIX')
 
 const app = await buildBurstApp(repository, new BurstLedger())
-process.once('SIGTERM', () => {
+const stop = (): void => {
   app.close().then(() => process.exit(0), () => process.exit(1))
-})
+}
+process.once('SIGTERM', stop)
+// The test holds this pipe open: if it dies without a teardown (a tap timeout), so does this.
+process.stdin.once('end', stop).resume()
 await app.listen({ host: '127.0.0.1', port: 0, backlog: 2048 })
 const address = app.server.address()
 process.stdout.write(`listening ${typeof address === 'object' && address !== null ? address.port : ''}\n`)

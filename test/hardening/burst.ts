@@ -46,7 +46,7 @@ export interface BurstResult {
 export interface BurstOptions {
   /** Bound for the whole burst, ms [30000]. Sockets still open then are destroyed. */
   timeoutMs?: number
-  /** Pause between the partial writes and the release, for the server to read them, ms [100 + N/5]. */
+  /** Pause between the partial writes and the release, for the server to read them, ms [50 + N/5]. */
   settleMs?: number
 }
 
@@ -104,7 +104,7 @@ function parse (raw: Buffer): BurstResponse {
 export async function burst (requests: BurstRequest[], options: BurstOptions = {}): Promise<BurstResult> {
   if (requests.length === 0 || requests.length > MAX_REQUESTS) throw new Error(`a burst holds 1 to ${MAX_REQUESTS} requests (got ${requests.length})`)
   const timeoutMs = options.timeoutMs ?? 30_000
-  const settleMs = options.settleMs ?? 100 + Math.ceil(requests.length / 5)
+  const settleMs = options.settleMs ?? 50 + Math.ceil(requests.length / 5)
   const wires = requests.map((request) => {
     const url = loopbackUrl(request.origin)
     const bytes = serialize(request, url)
