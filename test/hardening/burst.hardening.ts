@@ -206,7 +206,8 @@ async function attack (t: Test, target: Target, { scenario, position, n, jtiToke
     `right code ${rightStatus} ${glueCode(responses[at])}; evaluated wrong guesses ${evaluated} (allowed ${limit}); ` +
     `code.rejected ${named('code.rejected')}, code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}; ` +
     `answers ${JSON.stringify(tally)}; repository ${JSON.stringify(Object.fromEntries(Object.keys(after.calls).map((k) => [k, callsOf(k)]).filter(([, v]) => v !== 0)))}; ` +
-    `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms`)
+    `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms, ` +
+    `events within ${events.length === 0 ? 0 : Math.max(...events.map((e) => e.at)) - Math.min(...events.map((e) => e.at))} ms`)
 
   const unanswered = responses.filter((res) => res.status === 0)
   t.same(unanswered.slice(0, 3).map((res) => res.error), [], `every request answered (${unanswered.length} not)`)
