@@ -35,12 +35,17 @@ export const LIST_BODY = {
 
 export const ORDER_REQUEST = JSON.stringify({ data: { type: 'orders', attributes: { sku: 'bench-1', quantity: 1 } } })
 export const ORDER_BODY = { data: { type: 'orders', id: '1', attributes: { sku: 'bench-1', quantity: 1 } } }
+/**
+ * What the fixed-body orders routes answer, whatever was posted: the cheapest route a host could
+ * have (the body is still parsed), so the step-up's cost is not hidden behind the route's own.
+ */
+export const ORDER_FIXED_BODY = { data: { type: 'orders', id: '1' } }
 
 export const VERIFY_REQUEST = JSON.stringify({ data: { type: 'multi-factor-auth-type-verify', attributes: { type: 'email' } } })
 export const VERIFY_BODY = { errors: [{ code: '5901', status: 403, detail: 'X-MFA-Code is invalid.' }] }
 
 /** The verify case stays on the counting path: no lockout within any bench run. */
-export const VERIFY_LOCKOUT = { failures: 1_000_000, window: 60 * 60_000 }
+export const VERIFY_LOCKOUT = { failures: 1_000_000, duration: 60 * 60_000 }
 export const VERIFY_MAX_ATTEMPTS = 100
 
 /** How a server child stores MFA state. */
@@ -55,8 +60,12 @@ export type ServerConfig =
   | { app: 'baseline' }
   /** The plugin, serving its list. */
   | { app: 'list', store: StoreConfig }
-  /** The plugin (memory store) and the host route POST /orders, with or without `requireMfa`. */
-  | { app: 'orders', guard: boolean }
+  /**
+   * The plugin and the host route POST /orders, with or without `requireMfa`. `body`: 'echo'
+   * answers ORDER_BODY built from the posted attributes [default], 'fixed' answers
+   * ORDER_FIXED_BODY. `store`: the plugin's store [memory].
+   */
+  | { app: 'orders', guard: boolean, body?: 'echo' | 'fixed', store?: StoreConfig }
   /** The plugin (memory store) with a lockout that never triggers, for wrong codes on verify. */
   | { app: 'verify' }
 

@@ -10,7 +10,8 @@
 //                      medians are reported, ratios are medians of the per-round ratios [1]
 //   BENCH_SCALE_ROWS   principals of the large scale stores [1000000]
 //   BENCH_PG_URL       PostgreSQL [postgres://postgres@127.0.0.1:5432/test]; unreachable → PG cases skipped
-//   BENCH_CASES        comma-separated case names to run (their comparison cases are added)
+//   BENCH_CASES        comma-separated case names to run (their comparison cases are added), e.g.
+//                      BENCH_CASES=guard-pass-fixed for the step-up pass path against unprotected-fixed
 //   BENCH_SQLITE_ANALYZE=1  run ANALYZE on the seeded SQLite files (shows the STAT4 re-prepare cost)
 //   BENCH_CPU_PROF     a directory: server children run with --cpu-prof and write to <dir>/<case>/ (the
 //                      largest file there is the main thread; see profile-top.ts)
@@ -26,7 +27,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
 import {
-  FREE_PRINCIPAL, JSON_API, LIST_BODY, LIST_PATH, LIST_PRINCIPAL, MFA_PRINCIPAL, ORDER_BODY, ORDER_REQUEST, ORDERS_PATH,
+  FREE_PRINCIPAL, JSON_API, LIST_BODY, LIST_PATH, LIST_PRINCIPAL, MFA_PRINCIPAL, ORDER_BODY, ORDER_FIXED_BODY, ORDER_REQUEST, ORDERS_PATH,
   VERIFY_BODY, VERIFY_PATH, VERIFY_PRINCIPAL, VERIFY_REQUEST, WRONG_CODE,
   type ChildMessage, type ParentMessage, type ServerConfig, type StoreConfig
 } from './common.js'
@@ -71,7 +72,8 @@ interface BenchRequest { method: 'GET' | 'POST', path: string, headers: Record<s
 interface Case {
   name: string
   what: string
-  server: ServerConfig
+  /** A function for servers that need a store of their own in each round. */
+  server: ServerConfig | ((round: number) => ServerConfig)
   request: (ready: Ready) => BenchRequest
   status: number
   contentType: string
@@ -79,6 +81,13 @@ interface Case {
   compareTo?: string
   /** Minimum ratio of this case's requests/s to its comparison's. */
   target?: number
+  /** Most server CPU µs per request this case may add over its comparison (a budget, like target). */
+  maxAddedCpu?: number
+  /**
+   * Further cases to report this one against, in lines under the table (ratio and CPU µs added),
+   * when they are in the run; unlike compareTo they are not added to a BENCH_CASES selection.
+   */
+  alsoCompareTo?: string[]
   postgres?: boolean
   /** Principals stored (scale cases). */
   rows?: number
@@ -102,6 +111,25 @@ function postgresStore (name: string): StoreConfig {
   const tablePrefix = `bench_${runId}_${name}_`
   pgPrefixes.push(tablePrefix)
   return { kind: 'postgres', connectionString: settings.pgUrl, tablePrefix }
+}
+
+/**
+ * A fresh store for each round (memoized): an orders server enables email for MFA_PRINCIPAL at
+ * startup, which a store already holding it from the previous round would refuse.
+ */
+const roundStores = new Map<string, StoreConfig>()
+function storeForRound (kind: 'sqlite' | 'postgres', name: string, round: number): StoreConfig {
+  const key = `${kind}:${name}:${round}`
+  let store = roundStores.get(key)
+  if (store === undefined) {
+    store = kind === 'sqlite' ? sqliteStore(`${name}_r${round}`) : postgresStore(`${name}_r${round}`)
+    roundStores.set(key, store)
+  }
+  return store
+}
+
+function serverConfig (c: Case, round: number): ServerConfig {
+  return typeof c.server === 'function' ? c.server(round) : c.server
 }
 
 const bearer = (ready: Ready, principal: string): string => `Bearer ${ready.tokens[principal]}`
@@ -134,6 +162,26 @@ function ordersRequest (principal: string, withCode: boolean) {
   })
 }
 
+/** A POST /orders case answering the fixed body (ORDER_FIXED_BODY). */
+function fixedOrdersCase (name: string, what: string, guard: boolean, principal: string, withCode: boolean,
+  store: 'memory' | 'sqlite' | 'postgres', extra: Partial<Case> = {}): Case {
+  return {
+    name,
+    what,
+    server: store === 'memory'
+      ? { app: 'orders', guard, body: 'fixed' }
+      // Table prefixes allow letters, digits and '_' only, 40 at most: a short store name.
+      : (round) => ({ app: 'orders', guard, body: 'fixed', store: storeForRound(store, `pass_${store}`, round) }),
+    request: ordersRequest(principal, withCode),
+    status: 200,
+    contentType: 'application/json',
+    body: ORDER_FIXED_BODY,
+    compareTo: 'unprotected-fixed',
+    postgres: store === 'postgres',
+    ...extra
+  }
+}
+
 function allCases (): Case[] {
   const small = settings.smallRows
   const large = settings.scaleRows
@@ -158,7 +206,8 @@ function allCases (): Case[] {
       status: 200,
       contentType: 'application/json',
       body: ORDER_BODY,
-      compareTo: 'baseline'
+      compareTo: 'baseline',
+      alsoCompareTo: ['unprotected-fixed']
     },
     {
       name: 'guard-free',
@@ -169,7 +218,8 @@ function allCases (): Case[] {
       contentType: 'application/json',
       body: ORDER_BODY,
       compareTo: 'unprotected',
-      target: 0.95
+      target: 0.95,
+      alsoCompareTo: ['unprotected-fixed']
     },
     {
       name: 'guard-pass',
@@ -180,8 +230,17 @@ function allCases (): Case[] {
       contentType: 'application/json',
       body: ORDER_BODY,
       compareTo: 'unprotected',
-      target: 0.80
+      target: 0.80,
+      alsoCompareTo: ['unprotected-fixed']
     },
+    fixedOrdersCase('unprotected-fixed', 'POST /orders, host jwtVerify, no step-up, fixed body', false, MFA_PRINCIPAL, true, 'memory',
+      { compareTo: 'baseline' }),
+    fixedOrdersCase('guard-free-fixed', 'same + requireMfa, principal without MFA', true, FREE_PRINCIPAL, false, 'memory',
+      { target: 0.95 }),
+    fixedOrdersCase('guard-pass-fixed', 'same + requireMfa, email enabled, valid grace code, memory', true, MFA_PRINCIPAL, true, 'memory',
+      { target: 0.90, maxAddedCpu: 10 }),
+    fixedOrdersCase('guard-pass-sqlite', 'guard-pass-fixed on sqliteRepository (file, WAL)', true, MFA_PRINCIPAL, true, 'sqlite'),
+    fixedOrdersCase('guard-pass-postgres', 'guard-pass-fixed on postgresRepository', true, MFA_PRINCIPAL, true, 'postgres'),
     {
       name: 'verify',
       what: 'POST verify, wrong code (403 5901 expected), memory',
@@ -261,7 +320,7 @@ function nextMessage<K extends ChildMessage['msg']> (child: ChildProcess, kind: 
   })
 }
 
-async function startServer (c: Case): Promise<Server> {
+async function startServer (c: Case, round: number): Promise<Server> {
   const execArgv = ['--import', 'tsx']
   if (settings.cpuProfDir !== null) {
     // A directory per case: tsx's loader thread writes a profile of its own next to the main one.
@@ -270,7 +329,7 @@ async function startServer (c: Case): Promise<Server> {
   const child = fork(join(here, 'server.ts'), [], {
     cwd: root,
     execArgv,
-    env: { ...process.env, BENCH_SERVER_CONFIG: JSON.stringify(c.server) },
+    env: { ...process.env, BENCH_SERVER_CONFIG: JSON.stringify(serverConfig(c, round)) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   children.add(child)
@@ -383,7 +442,7 @@ function problemsOf (c: Case, result: Result): string[] {
 async function measureCase (c: Case, round: number, sample: Sample): Promise<void> {
   let server: Server | null = null
   try {
-    server = await startServer(c)
+    server = await startServer(c, round)
     if (settings.warmup > 0) {
       const warm = await load(server, settings.warmup, null)
       for (const problem of problemsOf(c, warm)) sample.problems.push(`warm-up round ${round}: ${problem}`)
@@ -446,6 +505,13 @@ interface Row {
   ratio: number | null
   target: number | null
   met: boolean | null
+  /** Server CPU µs per request over the comparison's: the median of the per-round differences. */
+  addedCpu: number | null
+  maxAddedCpu: number | null
+  cpuMet: boolean | null
+  /** The same two figures against each of alsoCompareTo that ran. */
+  also: Array<{ compareTo: string, ratio: number, addedCpu: number }>
+  roundsCpu: number[]
   peakRssBytes: number | null
   problems: string[]
 }
@@ -464,8 +530,22 @@ function machine () {
   return { nproc: availableParallelism(), cpu, node: process.version, platform: `${process.platform} ${process.arch}` }
 }
 
+function signed (value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(1)}`
+}
+
+/** Median per-round ratio of req/s and difference of CPU µs/req of `row` against `other`; null unless both have every round. */
+function compare (row: Row, other: Row | undefined): { ratio: number, addedCpu: number } | null {
+  if (other === undefined || other.roundsRps.length !== row.roundsRps.length || other.roundsCpu.length !== row.roundsCpu.length) return null
+  // Medians of the per-round figures: each round measures both cases close in time.
+  const ratio = median(row.roundsRps.map((rps, i) => rps / other.roundsRps[i]))
+  const addedCpu = median(row.roundsCpu.map((cpu, i) => cpu - other.roundsCpu[i]))
+  if (!Number.isFinite(ratio)) return null
+  return { ratio, addedCpu }
+}
+
 function formatTable (rows: Row[]): string {
-  const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'vs', 'ratio', 'target', 'met', 'CPU µs/req', 'peak RSS MB']
+  const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'vs', 'ratio', 'target', 'met', 'CPU µs/req', '+CPU µs', 'peak RSS MB']
   const fixed = (value: number, digits: number): string => Number.isFinite(value) ? value.toFixed(digits) : '-'
   const lines = rows.map((r) => [
     r.name,
@@ -477,6 +557,7 @@ function formatTable (rows: Row[]): string {
     r.target === null ? '' : `>= ${r.target.toFixed(2)}`,
     r.problems.length > 0 ? 'FAILED' : r.met === null ? '' : r.met ? 'yes' : 'NO',
     fixed(r.cpuPerRequest, 1),
+    r.addedCpu === null ? '' : signed(r.addedCpu),
     r.peakRssBytes === null ? '' : (r.peakRssBytes / 1024 / 1024).toFixed(1)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)))
@@ -547,7 +628,7 @@ async function main (): Promise<number> {
   try {
     // Stores first, seeded here (not in the servers, whose peak RSS is that of serving).
     for (const c of cases) {
-      if (c.server.app !== 'list' || c.server.store.kind === 'memory') continue
+      if (typeof c.server === 'function' || c.server.app !== 'list' || c.server.store.kind === 'memory') continue
       const store = c.server.store
       const rows = c.rows ?? 0
       const ms = store.kind === 'sqlite'
@@ -583,28 +664,48 @@ async function main (): Promise<number> {
         ratio: null,
         target: c.target ?? null,
         met: null,
+        addedCpu: null,
+        maxAddedCpu: c.maxAddedCpu ?? null,
+        cpuMet: null,
+        also: [],
+        roundsCpu: sample.cpu,
         peakRssBytes: sample.peakRssBytes,
         problems: sample.problems
       }
     })
     for (const row of rows) {
-      const other = rows.find((r) => r.name === row.compareTo)
-      if (other === undefined || other.roundsRps.length !== row.roundsRps.length) continue
-      // The median of the per-round ratios: each round measures both cases close in time.
-      const ratio = median(row.roundsRps.map((rps, i) => rps / other.roundsRps[i]))
-      if (!Number.isFinite(ratio)) continue
-      row.ratio = ratio
-      if (row.target !== null) row.met = ratio >= row.target
+      for (const name of cases.find((c) => c.name === row.name)?.alsoCompareTo ?? []) {
+        const also = compare(row, rows.find((r) => r.name === name))
+        if (also !== null) row.also.push({ compareTo: name, ...also })
+      }
+      const result = compare(row, rows.find((r) => r.name === row.compareTo))
+      if (result === null) continue
+      row.ratio = result.ratio
+      if (row.target !== null) row.met = result.ratio >= row.target
+      if (Number.isFinite(result.addedCpu)) {
+        row.addedCpu = result.addedCpu
+        if (row.maxAddedCpu !== null) row.cpuMet = result.addedCpu <= row.maxAddedCpu
+      }
     }
 
     console.log('')
     console.log(formatTable(rows))
+    console.log('  (+CPU µs: server CPU per request over the "vs" case, median of the per-round differences)')
     console.log('')
+    for (const row of rows) {
+      for (const also of row.also) {
+        console.log(`  ${row.name} vs ${also.compareTo}: ratio ${also.ratio.toFixed(3)}, ${signed(also.addedCpu)} µs CPU/request`)
+      }
+    }
+    for (const row of rows.filter((r) => r.maxAddedCpu !== null)) {
+      const added = row.addedCpu === null ? 'not measured' : `${row.addedCpu.toFixed(1)} µs`
+      console.log(`  ${row.name} adds ${added} CPU/request over ${row.compareTo} (${row.cpuPerRequest.toFixed(1)} against ${rows.find((r) => r.name === row.compareTo)?.cpuPerRequest.toFixed(1) ?? '-'}); budget <= ${row.maxAddedCpu?.toFixed(1)} µs: ${row.cpuMet === true ? 'met' : row.cpuMet === false ? 'MISSED' : 'not measured'}`)
+    }
     for (const row of rows.filter((r) => r.target !== null)) {
       console.log(`  target ${row.name} >= ${row.target?.toFixed(2)} x ${row.compareTo}: ${row.met === true ? 'met' : row.met === false ? 'MISSED' : 'not measured'} (${row.ratio?.toFixed(3) ?? '-'})`)
     }
     for (const row of rows) for (const problem of row.problems) failures.push(`${row.name}: ${problem}`)
-    for (const row of rows) if (row.met === false) console.log(`  note: ${row.name} missed its target; that alone does not fail the run`)
+    for (const row of rows) if (row.met === false || row.cpuMet === false) console.log(`  note: ${row.name} missed its target; that alone does not fail the run`)
     if (!pgReachable) console.log('  PostgreSQL cases were skipped (not reachable)')
 
     writeFileSync(RESULTS_FILE, JSON.stringify({

@@ -11,7 +11,7 @@ import glueMfa, {
   type CodeMessage, type GlueMfaOptions, type MfaRepository
 } from '../lib/index.js'
 import {
-  CODE_SECRET, FREE_PRINCIPAL, JSON_API, JWT_SECRET, LIST_BODY, LIST_PATH, LIST_PRINCIPAL, MFA_PRINCIPAL, ORDERS_PATH,
+  CODE_SECRET, FREE_PRINCIPAL, JSON_API, JWT_SECRET, LIST_BODY, LIST_PATH, LIST_PRINCIPAL, MFA_PRINCIPAL, ORDER_FIXED_BODY, ORDERS_PATH,
   VERIFY_LOCKOUT, VERIFY_MAX_ATTEMPTS, VERIFY_PRINCIPAL,
   type ChildMessage, type ParentMessage, type ServerConfig, type StoreConfig
 } from './common.js'
@@ -82,12 +82,15 @@ async function main (): Promise<void> {
       await registerMfa(app, repository)
       break
     case 'orders': {
-      repository = memoryRepository()
+      repository = repositoryFor(config.store ?? { kind: 'memory' })
       await registerMfa(app, repository)
-      const handler = async (request: { body: unknown }): Promise<unknown> => {
-        const { data } = request.body as { data: { attributes: Record<string, unknown> } }
-        return { data: { type: 'orders', id: '1', attributes: data.attributes } }
-      }
+      // Both take the body Fastify parsed; 'fixed' answers the same object every time.
+      const handler = config.body === 'fixed'
+        ? async (): Promise<unknown> => ORDER_FIXED_BODY
+        : async (request: { body: unknown }): Promise<unknown> => {
+          const { data } = request.body as { data: { attributes: Record<string, unknown> } }
+          return { data: { type: 'orders', id: '1', attributes: data.attributes } }
+        }
       if (config.guard) {
         // The guard authenticates the request itself (spec §7): it replaces the host's token check.
         app.post(ORDERS_PATH, { preHandler: app.requireMfa }, handler)

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 
 export type MfaEventName =
-  | 'code.sent' | 'code.send_failed' | 'code.verified' | 'code.rejected' | 'code.blocked'
+  | 'code.sent' | 'code.send_failed' | 'code.verified' | 'code.rejected' | 'code.locked_out' | 'code.blocked'
   | 'principal.locked' | 'type.pending' | 'type.enabled' | 'type.disabled'
   | 'stepup.passed' | 'stepup.denied'
 

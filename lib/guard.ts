@@ -34,7 +34,7 @@ export function createGuard (auth: Authenticator, service: MfaService, protected
         await auth.verifyToken(request)
       }
       const principal: Principal = await auth.requirePrincipal(request)
-      await service.stepUp(request.log, principal, codeHeader(request))
+      await service.stepUp(request.log, { principal, tokenId: auth.tokenIdOf(request) }, codeHeader(request))
     } catch (err) {
       const error = toJsonApiError(err as FastifyError)
       if (error.status >= 500) request.log.error({ err }, 'fastify-glue-mfa: step-up failed')

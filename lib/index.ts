@@ -10,8 +10,9 @@ export { memoryRepository } from './repositories/memory.js'
 export { sqliteRepository, type SqliteRepositoryOptions, type SqliteDatabase, type SqliteStatement } from './repositories/sqlite.js'
 export { postgresRepository, type PostgresRepositoryOptions, type PgPool, type PgClient, type PgQueryConfig, type PgResult } from './repositories/postgres.js'
 export type {
-  AcceptOptions, AcceptResult, CodeProof, FailureOptions, FailureResult, MfaRepository, StoredCode, TypeRecord, TypeStatus
+  AcceptOptions, AcceptResult, Admission, AdmitOptions, CodeProof, LockoutRule, MfaRepository, StoredCode, TypeRecord, TypeStatus
 } from './repositories/types.js'
+export { lockoutStep, type LockoutCounter } from './repositories/lockout.js'
 export type { GlueMfaOptions, StatusFormat, Surface } from './options.js'
 export type { Principal } from './principal.js'
 export type { MfaEvent, MfaEventName } from './events.js'

@@ -3,7 +3,7 @@ import { InvalidOptionError } from './errors.js'
 import type { MfaEvent } from './events.js'
 import type { Principal } from './principal.js'
 import type { MfaProvider } from './providers/types.js'
-import { OPTIONAL_REPOSITORY_METHODS, REPOSITORY_METHODS, type MfaRepository } from './repositories/types.js'
+import { OPTIONAL_REPOSITORY_METHODS, REPOSITORY_METHODS, type LockoutRule, type MfaRepository } from './repositories/types.js'
 
 export type Surface = 'storefront' | 'backend'
 export type StatusFormat = 'number' | 'label'
@@ -29,7 +29,11 @@ export interface GlueMfaOptions {
   maxAttempts?: number
   /** ms between two codes sent to one principal for one type */
   resendCooldown?: number
-  principalLockout?: { failures: number, window: number }
+  /**
+   * Escalating lockout: `failures` consecutive wrong codes lock for `duration` ms, each further
+   * one after a lock locks for twice as long, up to `maxDuration` ms; an accepted code resets.
+   */
+  principalLockout?: { failures?: number, duration?: number, maxDuration?: number }
   statusFormat?: StatusFormat
   clock?: () => number
   onEvent?: (event: MfaEvent) => void
@@ -49,7 +53,7 @@ export interface ResolvedOptions {
   codeTtl: number
   maxAttempts: number
   resendCooldown: number
-  principalLockout: { failures: number, window: number }
+  principalLockout: LockoutRule
   statusFormat: StatusFormat
   clock: () => number
   onEvent: ((event: MfaEvent) => void) | undefined
@@ -146,13 +150,20 @@ function checkResources (value: unknown): Set<string> {
   return new Set(value)
 }
 
-function checkLockout (value: any): { failures: number, window: number } {
-  if (value === undefined) return { failures: 10, window: 15 * MINUTE }
-  if (value === null || typeof value !== 'object') fail('principalLockout', 'must be { failures, window }')
-  return {
-    failures: integer(value.failures, 'principalLockout.failures', 10, 1, 1_000_000),
-    window: integer(value.window, 'principalLockout.window', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE)
+const LOCKOUT_KEYS = ['failures', 'duration', 'maxDuration']
+
+function checkLockout (value: any): LockoutRule {
+  if (value === undefined) value = {}
+  if (value === null || typeof value !== 'object') fail('principalLockout', 'must be { failures, duration, maxDuration }')
+  if ('window' in value) {
+    fail('principalLockout.window', 'was replaced in 0.2.0 by the escalating lockout: use "duration" (first lock, ms) and "maxDuration" (longest lock, ms)')
   }
+  for (const key of Object.keys(value)) {
+    if (!LOCKOUT_KEYS.includes(key)) fail(`principalLockout.${key}`, 'is not an option (use "failures", "duration", "maxDuration")')
+  }
+  const duration = integer(value.duration, 'principalLockout.duration', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE)
+  const maxDuration = integer(value.maxDuration, 'principalLockout.maxDuration', Math.max(48 * 60 * MINUTE, duration), duration, 366 * 24 * 60 * MINUTE)
+  return { failures: integer(value.failures, 'principalLockout.failures', 10, 1, 1_000_000), duration, maxDuration }
 }
 
 /** Checks every option once, at registration, and fills in the defaults of spec §1. */

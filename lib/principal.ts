@@ -24,6 +24,8 @@ declare module 'fastify' {
  */
 export interface Authenticator {
   hasToken: (request: FastifyRequest) => boolean
+  /** The verified token's `jti` (its own lockout counter), or null when it has none. */
+  tokenIdOf: (request: FastifyRequest) => string | null
   verifyToken: (request: FastifyRequest) => Promise<void>
   requirePrincipal: (request: FastifyRequest) => Promise<Principal>
 }
@@ -33,6 +35,7 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
   const NoIdentifier = backend ? MfaErrors.NoUserIdentifier : MfaErrors.NoCustomerIdentifier
   const NotFound = backend ? MfaErrors.UserNotFound : MfaErrors.CustomerNotFound
   const { principal: mapPrincipal, findPrincipal } = options
+  const tokenIds = new WeakMap<FastifyRequest, string>()
 
   function hasToken (request: FastifyRequest): boolean {
     const header = request.headers.authorization
@@ -41,6 +44,10 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
 
   return {
     hasToken,
+
+    tokenIdOf (request) {
+      return tokenIds.get(request) ?? null
+    },
 
     async verifyToken (request) {
       if (!hasToken(request)) throw new MfaErrors.MissingAccessToken()
@@ -52,6 +59,8 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
       } catch {
         throw new MfaErrors.InvalidAccessToken()
       }
+      const jti = (payload as { jti?: unknown } | null)?.jti
+      if (typeof jti === 'string' && jti !== '') tokenIds.set(request, jti)
       const principal = mapPrincipal(payload, request)
       request.principal = principal !== null && principal !== undefined && typeof principal.id === 'string' && principal.id !== ''
         ? principal

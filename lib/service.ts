@@ -5,17 +5,38 @@ import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
 import type { DeliveredCodeProvider, MfaProvider } from './providers/types.js'
-import type { AcceptResult, CodeProof, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
+import type { CodeProof, LockoutRule, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
 import { MFA_STATUS, type MfaStatus } from './status.js'
 
 /** Activation answers nothing for delivered types, and the provisioning data for computed ones. */
 export type ActivationResult = { provisioning: Record<string, string> } | null
 
+/** Who submits: the principal and, when the token carries a `jti`, that token's id. */
+export interface Caller {
+  principal: Principal
+  tokenId: string | null
+}
+
+/** The principal-wide counter's threshold when tokens are counted on their own (a ceiling for many tokens). */
+export const TOKEN_CEILING = 3
+
+/** One code check: a submission against the codes of `records`, all needing `requireStatus`. */
+interface CodeCheck {
+  caller: Caller
+  records: TypeRecord[]
+  code: string
+  requireStatus: MfaStatus
+  /** Move the accepted (pending) type to enabled. */
+  enable: boolean
+  /** The type the request names, for events; null when any of `records` may answer. */
+  type: string | null
+}
+
 /**
- * The state machine of spec §5 and the code rules of §6, with no HTTP in it. Each method
- * either finishes or throws one error of the Glue catalogue. The caller has already
- * checked the token, the body shape, the principal and, where the endpoint always needs
- * it, the presence of the code.
+ * The state machine and the code rules, with no HTTP in it. Each method either finishes or
+ * throws one error of the Glue catalogue (or a store failure). The caller has already checked
+ * the token, the body shape, the principal and, where the endpoint always needs it, the
+ * presence of the code.
  */
 export class MfaService {
   readonly #providers: Map<string, MfaProvider>
@@ -23,6 +44,9 @@ export class MfaService {
   readonly #options: ResolvedOptions
   readonly #keys: CodeKeys
   readonly #emit: ReturnType<typeof createEmitter>
+  /** The counters' rules: with a token id, the token's and the principal's ceiling; without, the principal's. */
+  readonly #tokenRule: LockoutRule
+  readonly #ceilingRule: LockoutRule
 
   constructor (options: ResolvedOptions) {
     this.#options = options
@@ -30,6 +54,8 @@ export class MfaService {
     this.#repository = options.repository
     this.#keys = new CodeKeys(options.codeSecret)
     this.#emit = createEmitter(options.clock, options.onEvent)
+    this.#tokenRule = options.principalLockout
+    this.#ceilingRule = { ...options.principalLockout, failures: options.principalLockout.failures * TOKEN_CEILING }
   }
 
   /** Registered types in provider order, then stored pending/enabled types no longer registered. */
@@ -44,14 +70,15 @@ export class MfaService {
     return result
   }
 
-  async activate (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<ActivationResult> {
+  async activate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<ActivationResult> {
+    const { principal } = caller
     const provider = this.#provider(type)
     const records = await this.#repository.getTypes(principal.id)
     const record = records.find((r) => r.type === type)
     if (record?.status === MFA_STATUS.ENABLED) throw new MfaErrors.TypeAlreadyActivated()
     // Adding a second factor is itself a protected action once any factor is enabled.
-    const enabled = this.#enabledRecords(records)
-    if (enabled.length > 0) await this.#proveAny(log, principal, enabled, code, null)
+    const enabled = enabledRecords(records)
+    if (enabled.length > 0) await this.#proveAny(log, caller, enabled, code, false)
 
     const now = this.#options.clock()
     const wasPending = record?.status === MFA_STATUS.PENDING
@@ -74,23 +101,22 @@ export class MfaService {
     return null
   }
 
-  async verify (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<void> {
-    const provider = this.#provider(type)
-    const record = await this.#repository.getType(principal.id, type)
+  async verify (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
+    this.#provider(type)
+    const record = await this.#repository.getType(caller.principal.id, type)
     if (record?.status === MFA_STATUS.ENABLED) throw new MfaErrors.TypeAlreadyActivated()
     if (record === null || record.status !== MFA_STATUS.PENDING) throw new MfaErrors.TypeNotFound()
-    await this.#checkLockout(log, principal.id, type)
-    const result = await this.#tryCode(principal.id, provider, record, code, MFA_STATUS.PENDING, true)
-    if (result === 'state') throw new MfaErrors.TypeAlreadyActivated()
-    if (result !== 'accepted') throw await this.#countFailure(log, principal.id, [type], type)
-    this.#emit(log, 'code.verified', principal.id, type)
-    this.#emit(log, 'type.enabled', principal.id, type)
+    const result = await this.#check(log, { caller, records: [record], code, requireStatus: MFA_STATUS.PENDING, enable: true, type })
+    // A concurrent verify enabled it first: answered as the serial order would.
+    if (result === null) throw new MfaErrors.TypeAlreadyActivated()
+    this.#emit(log, 'code.verified', caller.principal.id, type)
+    this.#emit(log, 'type.enabled', caller.principal.id, type)
   }
 
-  /** Any store failure while deactivating answers 5903 (spec §4), after nothing was half-written. */
-  async deactivate (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<void> {
+  /** Any store failure while deactivating answers 5903, after nothing was half-written. */
+  async deactivate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
     try {
-      await this.#deactivate(log, principal, type, code)
+      await this.#deactivate(log, caller, type, code)
     } catch (err) {
       if (isGlueError(err)) throw err
       log.error({ err }, 'fastify-glue-mfa: repository failed while deactivating')
@@ -98,29 +124,29 @@ export class MfaService {
     }
   }
 
-  async #deactivate (log: FastifyBaseLogger, principal: Principal, type: string, code: string): Promise<void> {
-    const records = await this.#repository.getTypes(principal.id)
+  async #deactivate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
+    const principalId = caller.principal.id
+    const records = await this.#repository.getTypes(principalId)
     const record = records.find((r) => r.type === type)
-    const provider = this.#providers.get(type)
-    if (provider === undefined) {
-      // A stored type whose provider is gone cannot check its own codes: removing it needs a
-      // code of a type that is still enabled, if there is one.
+    if (this.#providers.has(type)) {
+      if (record === undefined || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
+      const result = await this.#check(log, { caller, records: [record], code, requireStatus: MFA_STATUS.ENABLED, enable: false, type })
+      if (result === null) throw new MfaErrors.TypeNotFound()
+      this.#emit(log, 'code.verified', principalId, type)
+    } else {
+      // A stored type whose provider is gone cannot check its own codes. Removing it needs a
+      // code of a type that still has one; with none, a pending one goes with the header
+      // alone, and an enabled one stays (it fails closed: no junk code removes it).
       if (record === undefined || record.status === MFA_STATUS.DISABLED) throw new MfaErrors.TypeNotFound()
-      const enabled = this.#enabledRecords(records)
-      if (enabled.length > 0) await this.#proveAny(log, principal, enabled, code, null)
-      await this.#disable(log, principal.id, type)
-      return
+      const provable = enabledRecords(records).filter((r) => this.#providers.has(r.type))
+      if (provable.length > 0 || record.status === MFA_STATUS.ENABLED) await this.#proveAny(log, caller, provable, code, false)
     }
-    if (record === undefined || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
-    await this.#checkLockout(log, principal.id, type)
-    const result = await this.#tryCode(principal.id, provider, record, code, MFA_STATUS.ENABLED, false)
-    if (result === 'state') throw new MfaErrors.TypeNotFound()
-    if (result !== 'accepted') throw await this.#countFailure(log, principal.id, [type], type)
-    this.#emit(log, 'code.verified', principal.id, type)
-    await this.#disable(log, principal.id, type)
+    if (!(await this.#repository.disable(principalId, type))) throw new MfaErrors.TypeNotFound()
+    this.#emit(log, 'type.disabled', principalId, type)
   }
 
-  async trigger (log: FastifyBaseLogger, principal: Principal, type: string): Promise<void> {
+  async trigger (log: FastifyBaseLogger, caller: Caller, type: string): Promise<void> {
+    const { principal } = caller
     const provider = this.#provider(type)
     const record = await this.#repository.getType(principal.id, type)
     if (record === null || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
@@ -132,13 +158,14 @@ export class MfaService {
   }
 
   /**
-   * The step-up check of spec §7 for one request: passes when the principal has no enabled
-   * type, otherwise needs a valid code of one of them.
+   * The step-up check for one request: passes when the principal has no enabled type,
+   * otherwise needs a valid code of one of them. An enabled type whose provider is gone still
+   * needs a code (and none can match it): it fails closed.
    */
-  async stepUp (log: FastifyBaseLogger, principal: Principal, code: string): Promise<void> {
-    const enabled = this.#enabledRecords(await this.#repository.getTypes(principal.id))
+  async stepUp (log: FastifyBaseLogger, caller: Caller, code: string): Promise<void> {
+    const enabled = enabledRecords(await this.#repository.getTypes(caller.principal.id))
     if (enabled.length === 0) return
-    await this.#proveAny(log, principal, enabled, code, 'stepup')
+    await this.#proveAny(log, caller, enabled, code, true)
   }
 
   #provider (type: string): MfaProvider {
@@ -147,93 +174,79 @@ export class MfaService {
     return provider
   }
 
-  #enabledRecords (records: TypeRecord[]): TypeRecord[] {
-    return records.filter((r) => r.status === MFA_STATUS.ENABLED && this.#providers.has(r.type))
-  }
-
   /** A code valid for any of `enabled` passes (accepting it); otherwise 5900/5901. */
-  async #proveAny (log: FastifyBaseLogger, principal: Principal, enabled: TypeRecord[], code: string, events: 'stepup' | null): Promise<void> {
-    if (code === '') throw this.#denied(log, principal.id, events, new MfaErrors.CodeMissing())
+  async #proveAny (log: FastifyBaseLogger, caller: Caller, enabled: TypeRecord[], code: string, stepUp: boolean): Promise<void> {
+    const principalId = caller.principal.id
     try {
-      await this.#checkLockout(log, principal.id, null)
-      const now = this.#options.clock()
-      for (const record of enabled) {
-        const provider = this.#providers.get(record.type) as MfaProvider
-        // #tryCode inlined: a grace pass (the guard's common case) then awaits no further call.
-        const proof = this.#prove(principal.id, provider, record, code, now, MFA_STATUS.ENABLED, false)
-        if (proof === 'wrong') continue
-        if (proof === 'accepted' || await this.#accept(principal.id, record.type, proof, now, MFA_STATUS.ENABLED, false) === 'accepted') {
-          if (events !== null) this.#emit(log, 'stepup.passed', principal.id, record.type)
-          return
-        }
-      }
-    } catch (error) {
-      throw this.#denied(log, principal.id, events, error as Error)
+      if (code === '') throw new MfaErrors.CodeMissing()
+      const type = await this.#check(log, { caller, records: enabled, code, requireStatus: MFA_STATUS.ENABLED, enable: false, type: null })
+      if (type === null) throw new MfaErrors.CodeInvalid()
+      if (stepUp) this.#emit(log, 'stepup.passed', principalId, type)
+    } catch (err) {
+      if (stepUp) this.#emit(log, 'stepup.denied', principalId, null)
+      throw err
     }
-    throw this.#denied(log, principal.id, events, await this.#countFailure(log, principal.id, enabled.map((r) => r.type), null))
   }
 
   /**
-   * `error`, after the `stepup.denied` event when the check is a step-up. A method, not a
-   * closure made on every check: the guard's passing path allocates nothing for its denials.
+   * The one verification path: admit the submission (atomically: not locked, counted as a
+   * failure), only then compare it, and accept a right code atomically (which resets the
+   * count). Answers the accepted type, or null when the one type checked lost its status to a
+   * concurrent request; throws 5901 for a wrong or refused code. A store failure while
+   * admitting propagates: nothing was compared, so a failing store never answers a guess.
    */
-  #denied (log: FastifyBaseLogger, principalId: string, events: 'stepup' | null, error: Error): Error {
-    if (events !== null) this.#emit(log, 'stepup.denied', principalId, null)
-    return error
-  }
-
-  /** Checks a submitted code against one type and, if it is right, accepts it atomically. */
-  async #tryCode (principalId: string, provider: MfaProvider, record: TypeRecord, code: string, requireStatus: MfaStatus, enable: boolean): Promise<AcceptResult | 'wrong'> {
+  async #check (log: FastifyBaseLogger, check: CodeCheck): Promise<string | null> {
+    const { caller, records, code, requireStatus, enable, type } = check
+    const principalId = caller.principal.id
     const now = this.#options.clock()
-    const proof = this.#prove(principalId, provider, record, code, now, requireStatus, enable)
-    if (proof === 'wrong' || proof === 'accepted') return proof
-    return await this.#accept(principalId, record.type, proof, now, requireStatus, enable)
+    const { maxAttempts } = this.#options
+    const { tokenId } = caller
+    const admission = await this.#repository.admit(principalId, {
+      now,
+      principal: tokenId === null ? this.#tokenRule : this.#ceilingRule,
+      token: tokenId === null ? null : { id: tokenId, rule: this.#tokenRule }
+    })
+    if (!admission.admitted) {
+      this.#emit(log, 'code.locked_out', principalId, type)
+      throw new MfaErrors.CodeInvalid()
+    }
+    let lostState = false
+    for (const record of records) {
+      const proof = this.#prove(principalId, record, code, now)
+      if (proof === null) continue
+      const result = await this.#repository.acceptCode(principalId, record.type, proof, { now, maxAttempts, requireStatus, enable, tokenId })
+      if (result === 'accepted') return record.type
+      if (result === 'state') lostState = true
+    }
+    if (lostState && records.length === 1) return null
+    // Wrong: already counted on the counters; the delivered codes compared count it too.
+    const delivered = records.filter((r) => r.code !== null && this.#providers.get(r.type)?.kind === 'delivered').map((r) => r.type)
+    const blocked = delivered.length === 0 ? [] : await this.#repository.countAttempts(principalId, delivered, maxAttempts)
+    this.#emit(log, 'code.rejected', principalId, type)
+    for (const blockedType of blocked) this.#emit(log, 'code.blocked', principalId, blockedType)
+    if (admission.locked) this.#emit(log, 'principal.locked', principalId, null)
+    throw new MfaErrors.CodeInvalid()
   }
 
   /**
-   * What the record just read says of a submitted code, without the store: 'wrong',
-   * 'accepted' (grace reuse, below), or the proof the store has to accept atomically.
+   * What the record read before the admission says of a submitted code: null when it is wrong
+   * (or cannot be checked: no provider, a code expired or blocked), else the proof the store
+   * accepts atomically.
    */
-  #prove (principalId: string, provider: MfaProvider, record: TypeRecord, code: string, now: number, requireStatus: MfaStatus, enable: boolean): CodeProof | 'wrong' | 'accepted' {
-    const { maxAttempts } = this.#options
+  #prove (principalId: string, record: TypeRecord, code: string, now: number): CodeProof | null {
+    const provider = this.#providers.get(record.type)
+    if (provider === undefined) return null
     if (provider.kind === 'computed') {
       const secret = record.secret === null ? null : this.#keys.open(principalId, record.type, record.secret)
-      if (secret === null) return 'wrong'
+      if (secret === null) return null
       const step = provider.match(secret, code, now)
-      if (step === null || (record.lastStep !== null && step <= record.lastStep)) return 'wrong'
+      if (step === null || (record.lastStep !== null && step <= record.lastStep)) return null
       return { step }
     }
     const stored = record.code
-    if (stored === null || now >= stored.expiresAt || stored.attempts >= maxAttempts) return 'wrong'
+    if (stored === null || now >= stored.expiresAt || stored.attempts >= this.#options.maxAttempts) return null
     const hash = this.#keys.hash(principalId, record.type, code)
-    if (!sameHash(stored.hash, hash)) return 'wrong'
-    // Grace reuse of a code that has verified before changes nothing in the store: what was
-    // just read is valid, and the request is ordered at that read (no write on the hot path).
-    if (stored.verified && !enable && record.status === requireStatus) return 'accepted'
-    return { hash }
-  }
-
-  async #accept (principalId: string, type: string, proof: CodeProof, now: number, requireStatus: MfaStatus, enable: boolean): Promise<AcceptResult> {
-    return await this.#repository.acceptCode(principalId, type, proof, { now, maxAttempts: this.#options.maxAttempts, requireStatus, enable })
-  }
-
-  async #checkLockout (log: FastifyBaseLogger, principalId: string, type: string | null): Promise<void> {
-    if (await this.#repository.lockedUntil(principalId) > this.#options.clock()) {
-      this.#emit(log, 'code.rejected', principalId, type)
-      throw new MfaErrors.CodeInvalid()
-    }
-  }
-
-  /** Counts a wrong submission against the codes of `types` and the principal; answers the 5901 to throw. */
-  async #countFailure (log: FastifyBaseLogger, principalId: string, types: string[], type: string | null): Promise<Error> {
-    const { clock, maxAttempts, principalLockout } = this.#options
-    const result = await this.#repository.recordFailure(principalId, types, {
-      now: clock(), maxAttempts, lockoutFailures: principalLockout.failures, lockoutWindow: principalLockout.window
-    })
-    this.#emit(log, 'code.rejected', principalId, type)
-    for (const blocked of result.blocked) this.#emit(log, 'code.blocked', principalId, blocked)
-    if (result.locked) this.#emit(log, 'principal.locked', principalId, null)
-    return new MfaErrors.CodeInvalid()
+    return sameHash(stored.hash, hash) ? { hash } : null
   }
 
   async #reserveSend (principalId: string, type: string, now: number): Promise<void> {
@@ -241,7 +254,7 @@ export class MfaService {
     if (freeAt !== 0) throw tooManyCodes(freeAt - now)
   }
 
-  /** Sends a fresh code; stores its hash only once the provider took it (spec §5, 5910). */
+  /** Sends a fresh code; stores its hash only once the provider took it (5910 otherwise). */
   async #deliver (log: FastifyBaseLogger, principal: Principal, provider: DeliveredCodeProvider, reservedAt: number, previous: number | null): Promise<void> {
     const { type } = provider
     const code = generateCode(this.#options.codeLength)
@@ -267,9 +280,8 @@ export class MfaService {
     }
     this.#emit(log, 'code.sent', principal.id, type)
   }
+}
 
-  async #disable (log: FastifyBaseLogger, principalId: string, type: string): Promise<void> {
-    if (!(await this.#repository.disable(principalId, type))) throw new MfaErrors.TypeNotFound()
-    this.#emit(log, 'type.disabled', principalId, type)
-  }
+function enabledRecords (records: TypeRecord[]): TypeRecord[] {
+  return records.filter((r) => r.status === MFA_STATUS.ENABLED)
 }

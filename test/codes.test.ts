@@ -62,8 +62,8 @@ test('after maxAttempts wrong codes the code is blocked, even for the right valu
   t.equal((await post(s.app, VERIFY, tok, { code: s.outbox.last() })).statusCode, 204, 'a new code starts a new count')
 })
 
-test('principalLockout: failures across codes lock every check for the window', async (t) => {
-  const s = await buildApp({ principalLockout: { failures: 4, window: 60_000 }, maxAttempts: 10, providers: [emailProvider({ send: (m) => { s.outbox.messages.push(m) } }), emailProvider({ type: 'sms', send: (m) => { s.outbox.messages.push(m) } })] })
+test('principalLockout: failures across codes lock every check for `duration`', async (t) => {
+  const s = await buildApp({ principalLockout: { failures: 4, duration: 60_000 }, maxAttempts: 10, providers: [emailProvider({ send: (m) => { s.outbox.messages.push(m) } }), emailProvider({ type: 'sms', send: (m) => { s.outbox.messages.push(m) } })] })
   t.teardown(() => s.app.close())
   const tok = s.token()
   await post(s.app, ACTIVATE, tok)
@@ -83,21 +83,51 @@ test('principalLockout: failures across codes lock every check for the window', 
   expectError(t, await post(s.app, VERIFY, tok, { code: email }), 403, '5901')
   s.clock.advance(1)
   t.equal((await post(s.app, VERIFY, tok, { code: email })).statusCode, 204)
-  t.same(statuses(await list(s.app, tok)), { email: 2, sms: 1 }, 'lifted after the window')
+  t.same(statuses(await list(s.app, tok)), { email: 2, sms: 1 }, 'lifted after the lock')
+  t.same(s.events.filter((e) => e.name === 'code.rejected').length, 4, 'code.rejected: the four compared and wrong')
+  t.same(s.events.filter((e) => e.name === 'code.locked_out').map((e) => e.type), ['email', 'sms', 'email'], 'code.locked_out: refused unread, with the type asked for')
 })
 
-test('failures outside the window start a new count', async (t) => {
-  const s = await buildApp({ principalLockout: { failures: 3, window: 60_000 }, maxAttempts: 10 })
+test('principalLockout escalates: failures count until a code is accepted, each lock after the first doubles, up to maxDuration', async (t) => {
+  const s = await buildApp({ principalLockout: { failures: 3, duration: 60_000, maxDuration: 200_000 }, maxAttempts: 100, codeTtl: 24 * 3_600_000 })
   t.teardown(() => s.app.close())
   const tok = s.token()
+  const wrong = async (): Promise<void> => { expectError(t, await post(s.app, VERIFY, tok, { code: '1' }), 403, '5901') }
+  const locks = (): number => s.events.filter((e) => e.name === 'principal.locked').length
   await post(s.app, ACTIVATE, tok)
-  await post(s.app, VERIFY, tok, { code: '1' })
-  await post(s.app, VERIFY, tok, { code: '1' })
+  const code = s.outbox.last()
+  await wrong()
+  await wrong()
+  s.clock.advance(12 * 3_600_000)
+  await wrong()
+  t.equal(locks(), 1, 'time alone forgives nothing: the third failure hours later locks')
+  const rightWhileLocked = async (ms: number, label: string): Promise<void> => {
+    s.clock.advance(ms)
+    const res = await post(s.app, VERIFY, tok, { code })
+    t.equal(`${res.statusCode} ${res.json().errors[0].code}`, '403 5901', label)
+  }
+  await rightWhileLocked(59_999, 'the first lock lasts duration')
+  s.clock.advance(1)
+  await wrong()
+  t.equal(locks(), 2, 'one failure after a lock locks again')
+  await rightWhileLocked(119_999, 'the second lock lasts twice as long')
+  s.clock.advance(1)
+  await wrong()
+  await rightWhileLocked(199_999, 'the third lock would be 240 s: it stops at maxDuration')
+  s.clock.advance(1)
+  const rejected = s.events.filter((e) => e.name === 'code.rejected').length
+  t.equal((await post(s.app, VERIFY, tok, { code })).statusCode, 204, 'the right code after the lock')
+  t.equal(rejected, 5, 'five wrong codes compared')
+  t.equal(s.events.filter((e) => e.name === 'code.locked_out').length, 3, 'three right codes refused unread')
+
+  // An accepted code resets the count and the level: three more failures for a first lock again.
+  const DEACTIVATE = 'multi-factor-auth-type-deactivate'
+  for (let i = 0; i < 2; i++) expectError(t, await post(s.app, DEACTIVATE, tok, { code: '1' }), 403, '5901')
+  t.equal(locks(), 3)
+  expectError(t, await post(s.app, DEACTIVATE, tok, { code: '1' }), 403, '5901')
+  t.equal(locks(), 4)
   s.clock.advance(60_000)
-  await post(s.app, VERIFY, tok, { code: '1' })
-  await post(s.app, VERIFY, tok, { code: '1' })
-  t.equal(s.events.filter((e) => e.name === 'principal.locked').length, 0)
-  t.equal((await post(s.app, VERIFY, tok, { code: s.outbox.last() })).statusCode, 204)
+  t.equal((await post(s.app, DEACTIVATE, tok, { code })).statusCode, 204, 'the first lock again: 60 s')
 })
 
 test('resendCooldown: 5911 with Retry-After, per principal and type', async (t) => {

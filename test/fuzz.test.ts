@@ -64,7 +64,7 @@ function prototypeIsClean (): boolean {
 }
 
 async function enabledApp (): Promise<TestApp & { tok: string }> {
-  const s = await buildApp({ prefix: '/mfa', protectedResources: ['carts'], maxAttempts: 100, principalLockout: { failures: 1_000_000, window: 60_000 }, resendCooldown: 0 }, (app: FastifyInstance) => {
+  const s = await buildApp({ prefix: '/mfa', protectedResources: ['carts'], maxAttempts: 100, principalLockout: { failures: 1_000_000, duration: 60_000 }, resendCooldown: 0 }, (app: FastifyInstance) => {
     app.post('/carts', async () => ({ ok: true }))
   })
   const tok = s.token()

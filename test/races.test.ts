@@ -20,7 +20,6 @@ test('deactivate losing to another deactivate answers 5906', async (t) => {
   const raced = { ...inner }
   const s = await enabledEmail(raced)
   t.teardown(() => s.app.close())
-  // A fresh, never-verified code goes through the atomic accept (a verified one is only read).
   s.clock.advance(30_000)
   await post(s.app, 'multi-factor-auth-trigger', s.tok)
   const fresh = s.outbox.last()
@@ -67,4 +66,18 @@ test('verify losing to another verify answers 5904', async (t) => {
   const tok = s.token()
   await post(s.app, 'multi-factor-auth-type-activate', tok)
   expectError(t, await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() }), 400, '5904')
+})
+
+test('step-up losing its only enabled type to a deactivation answers 5901, counted', async (t) => {
+  const inner = memoryRepository()
+  const raced = { ...inner }
+  const s = await buildApp({ repository: raced, protectedResources: ['carts'] }, (app) => { app.post('/carts', async () => ({ ok: true })) })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  raced.acceptCode = async () => 'state'
+  const res = await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, 'x-mfa-code': s.outbox.last() } })
+  expectError(t, res, 403, '5901')
+  t.same(s.events.filter((e) => e.name.startsWith('stepup.')).map((e) => e.name), ['stepup.denied'])
 })

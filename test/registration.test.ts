@@ -34,7 +34,7 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['computed without match', { ...valid(), providers: [{ kind: 'computed', type: 'totp', createSecret: () => 'x', provisioning: () => ({}) }] }, /option "providers\[0\]\.match" must be a function/],
     ['unknown kind', { ...valid(), providers: [{ kind: 'carrier-pigeon', type: 'bird' }] }, /option "providers\[0\]\.kind"/],
     ['repository missing', withoutRepository, /option "repository" is required/],
-    ['repository missing a method', { ...valid(), repository: { ...memoryRepository(), recordFailure: undefined } }, /option "repository" is missing the method "recordFailure"/],
+    ['repository missing a method', { ...valid(), repository: { ...memoryRepository(), admit: undefined } }, /option "repository" is missing the method "admit"/],
     ['repository with a getStatuses that is not a function', { ...valid(), repository: { ...memoryRepository(), getStatuses: true } }, /option "repository" has a "getStatuses" that is not a function/],
     ['repository with a close that is not a function', { ...valid(), repository: { ...memoryRepository(), close: 'yes' } }, /option "repository" has a "close" that is not a function/],
     ['codeSecret missing', { ...valid(), codeSecret: undefined }, /option "codeSecret" is required/],
@@ -54,9 +54,14 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['codeTtl not an integer', { ...valid(), codeTtl: 1.5 }, /option "codeTtl" must be an integer/],
     ['maxAttempts zero', { ...valid(), maxAttempts: 0 }, /option "maxAttempts" must be an integer from 1 to 100/],
     ['resendCooldown negative', { ...valid(), resendCooldown: -1 }, /option "resendCooldown"/],
-    ['principalLockout not an object', { ...valid(), principalLockout: 10 }, /option "principalLockout" must be \{ failures, window \}/],
-    ['principalLockout.failures zero', { ...valid(), principalLockout: { failures: 0, window: 60_000 } }, /option "principalLockout\.failures"/],
-    ['principalLockout.window tiny', { ...valid(), principalLockout: { failures: 5, window: 10 } }, /option "principalLockout\.window"/]
+    ['principalLockout not an object', { ...valid(), principalLockout: 10 }, /option "principalLockout" must be \{ failures, duration, maxDuration \}/],
+    ['principalLockout null', { ...valid(), principalLockout: null }, /option "principalLockout" must be \{ failures, duration, maxDuration \}/],
+    ['principalLockout.failures zero', { ...valid(), principalLockout: { failures: 0 } }, /option "principalLockout\.failures" must be an integer from 1/],
+    ['principalLockout.duration tiny', { ...valid(), principalLockout: { duration: 10 } }, /option "principalLockout\.duration" must be an integer from 1000/],
+    ['principalLockout.maxDuration below duration', { ...valid(), principalLockout: { duration: 60_000, maxDuration: 59_999 } }, /option "principalLockout\.maxDuration" must be an integer from 60000/],
+    // 0.1.0's key: refused, naming the keys that replace it.
+    ['principalLockout.window (0.1.0)', { ...valid(), principalLockout: { failures: 5, window: 60_000 } }, /option "principalLockout\.window" was replaced in 0\.2\.0 .*"duration".*"maxDuration"/],
+    ['principalLockout with an unknown key', { ...valid(), principalLockout: { failure: 5 } }, /option "principalLockout\.failure" is not an option \(use "failures", "duration", "maxDuration"\)/]
   ]
   for (const [name, options, message] of cases) {
     const error = await registerWith(options)
@@ -65,6 +70,7 @@ test('each bad option fails ready() with an error naming it', async (t) => {
   }
   t.equal(await registerWith(valid()), null, 'valid options start')
   t.equal(await registerWith({ ...valid(), prefix: '/', codeSecret: Buffer.alloc(32, 1), principalLockout: {} }), null, 'defaults fill partial options')
+  t.equal(await registerWith({ ...valid(), principalLockout: { duration: 72 * 3_600_000 } }), null, 'a first lock longer than 48 h raises the default cap to it')
 })
 
 test('emailProvider checks its own options', async (t) => {

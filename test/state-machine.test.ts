@@ -203,6 +203,27 @@ test('a stored type whose provider is gone can still be removed', async (t) => {
   t.equal((await post(lone.app, DEACTIVATE, lone.tok, { type: 'legacy', code: 'anything' })).statusCode, 204, 'with nothing enabled, the header suffices')
 })
 
+test('an enabled type whose provider is gone fails closed: step-up needs a code, no junk code removes it', async (t) => {
+  // The app of yesterday had totp; today's configuration has only email (a deploy, a flag).
+  const repository = memoryRepository()
+  await repository.beginActivation('customer-1', 'totp', 'sealed-by-yesterday')
+  await repository.acceptCode('customer-1', 'totp', { step: 1 }, { now: 0, requireStatus: 1, enable: true, maxAttempts: 3, tokenId: null })
+  const s = await buildApp({ repository, protectedResources: ['carts'] }, (app) => { app.post('/carts', async () => ({ ok: true })) })
+  t.teardown(() => s.app.close())
+  const tok = s.token('customer-1')
+  const cart = async (code?: string): Promise<number> => (await s.app.inject({
+    method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, ...(code === undefined ? {} : { 'x-mfa-code': code }) }
+  })).statusCode
+  t.equal(await cart(), 403, 'no code: 5900, not a free pass')
+  t.equal(await cart('123456'), 403, 'no code can match it')
+  expectError(t, await post(s.app, DEACTIVATE, tok, { type: 'totp', code: '123456' }), 403, '5901')
+  t.same(statuses(await list(s.app, tok)), { email: 0, totp: 2 }, 'still listed, still enabled')
+  t.same(s.events.filter((e) => e.name === 'code.rejected').length, 2, 'each junk code was counted')
+  // Adding a factor (which could then remove the orphan) needs a code of it too.
+  expectError(t, await post(s.app, ACTIVATE, tok), 403, '5900')
+  expectError(t, await post(s.app, ACTIVATE, tok, { code: '123456' }), 403, '5901')
+})
+
 test('the order of checks on every POST (spec §4)', async (t) => {
   const s = await at(0)
   t.teardown(() => s.app.close())

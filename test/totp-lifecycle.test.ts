@@ -279,7 +279,7 @@ test('email and totp both enabled: either passes step-up, deactivation needs its
 })
 
 test('principalLockout applies to totp codes', async (t) => {
-  const ctx = await setup({ principalLockout: { failures: 3, window: 60_000 } })
+  const ctx = await setup({ principalLockout: { failures: 3, duration: 60_000 } })
   t.teardown(() => ctx.app.close())
   const { app, clock } = ctx
   const secret = await enableTotp(ctx, 'frank')
@@ -297,9 +297,9 @@ test('principalLockout applies to totp codes', async (t) => {
 
   clock.advance(30_000)
   const stillLocked = codeAt(secret, clock.now)
-  t.equal(glueCode(await cart(ctx, 'frank', stillLocked)), '5901', 'half-way through the window')
+  t.equal(glueCode(await cart(ctx, 'frank', stillLocked)), '5901', 'half-way through the lock')
 
   clock.advance(30_000)
-  t.equal((await cart(ctx, 'frank', codeAt(secret, clock.now))).statusCode, 200, 'after the window the right code passes')
+  t.equal((await cart(ctx, 'frank', codeAt(secret, clock.now))).statusCode, 200, 'after the lock the right code passes')
   t.equal((await cart(ctx, 'other', '000000')).statusCode, 200, 'another principal (no type enabled) was never affected')
 })

@@ -1,22 +1,23 @@
 import { MFA_STATUS } from '../status.js'
-import type {
-  AcceptOptions, AcceptResult, CodeProof, FailureOptions, FailureResult, MfaRepository, TypeRecord
-} from './types.js'
+import { lockoutStep, type LockoutCounter } from './lockout.js'
+import type { AcceptOptions, AcceptResult, Admission, AdmitOptions, CodeProof, MfaRepository, TypeRecord } from './types.js'
 
-interface PrincipalFailures {
-  failures: number
-  windowStart: number
-  lockedUntil: number
-}
+const UNLOCKED: LockoutCounter = { failures: 0, lockedUntil: 0, lastLock: 0 }
 
 /**
  * An in-process repository for tests and single-process demos. Each method runs to
  * completion without awaiting, so on one event loop every change is atomic, with the
  * same semantics as the SQL repositories.
  */
-export function memoryRepository (): MfaRepository & { inspect: () => Map<string, Map<string, TypeRecord>> } {
+export function memoryRepository (): MfaRepository & {
+  /** For tests: the stored records, by principal and type. */
+  inspect: () => Map<string, Map<string, TypeRecord>>
+  /** For tests: the lockout counters, by principal and token id ('' for the principal-wide one). */
+  inspectLockouts: () => Map<string, Map<string, LockoutCounter>>
+} {
   const principals = new Map<string, Map<string, TypeRecord>>()
-  const failures = new Map<string, PrincipalFailures>()
+  // Per principal: the principal-wide counter under '', each token's under its id.
+  const counters = new Map<string, Map<string, LockoutCounter>>()
 
   function record (principalId: string, type: string): TypeRecord {
     let types = principals.get(principalId)
@@ -57,7 +58,29 @@ export function memoryRepository (): MfaRepository & { inspect: () => Map<string
     },
 
     async lockedUntil (principalId) {
-      return failures.get(principalId)?.lockedUntil ?? 0
+      return counters.get(principalId)?.get('')?.lockedUntil ?? 0
+    },
+
+    async admit (principalId: string, options: AdmitOptions): Promise<Admission> {
+      const { now, token } = options
+      let own = counters.get(principalId)
+      const principal = own?.get('') ?? UNLOCKED
+      const tokenCounter = token === null ? UNLOCKED : own?.get(token.id) ?? UNLOCKED
+      const lockedUntil = Math.max(principal.lockedUntil, tokenCounter.lockedUntil)
+      if (now < lockedUntil) return { admitted: false, lockedUntil }
+      if (own === undefined) {
+        own = new Map()
+        counters.set(principalId, own)
+      }
+      const { locked: principalLocked, ...next } = lockoutStep(principal, options.principal, now)
+      own.set('', next)
+      let locked = principalLocked
+      if (token !== null) {
+        const { locked: tokenLocked, ...nextToken } = lockoutStep(tokenCounter, token.rule, now)
+        own.set(token.id, nextToken)
+        locked ||= tokenLocked
+      }
+      return { admitted: true, locked }
     },
 
     async beginActivation (principalId, type, secret) {
@@ -98,31 +121,24 @@ export function memoryRepository (): MfaRepository & { inspect: () => Map<string
         found.lastStep = proof.step
       }
       if (options.enable) found.status = MFA_STATUS.ENABLED
+      const own = counters.get(principalId)
+      if (own !== undefined) {
+        own.delete('')
+        if (options.tokenId !== null) own.delete(options.tokenId)
+        if (own.size === 0) counters.delete(principalId)
+      }
       return 'accepted'
     },
 
-    async recordFailure (principalId: string, types: string[], options: FailureOptions): Promise<FailureResult> {
+    async countAttempts (principalId, types, maxAttempts) {
       const blocked: string[] = []
       for (const type of types) {
         const code = existing(principalId, type)?.code
         if (code === undefined || code === null) continue
         code.attempts += 1
-        if (code.attempts === options.maxAttempts) blocked.push(type)
+        if (code.attempts === maxAttempts) blocked.push(type)
       }
-      let counter = failures.get(principalId)
-      if (counter === undefined || options.now >= counter.windowStart + options.lockoutWindow) {
-        counter = { failures: 0, windowStart: options.now, lockedUntil: counter?.lockedUntil ?? 0 }
-        failures.set(principalId, counter)
-      }
-      counter.failures += 1
-      let locked = false
-      if (counter.failures >= options.lockoutFailures) {
-        counter.lockedUntil = options.now + options.lockoutWindow
-        counter.failures = 0
-        counter.windowStart = options.now
-        locked = true
-      }
-      return { blocked, locked }
+      return blocked
     },
 
     async disable (principalId, type) {
@@ -135,6 +151,7 @@ export function memoryRepository (): MfaRepository & { inspect: () => Map<string
       return true
     },
 
-    inspect: () => principals
+    inspect: () => principals,
+    inspectLockouts: () => counters
   }
 }

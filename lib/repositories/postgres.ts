@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { InvalidOptionError } from '../errors.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
-import type { MfaRepository, TypeRecord, TypeStatus } from './types.js'
+import type { Admission, MfaRepository, TypeRecord, TypeStatus } from './types.js'
 
 /** What a `pg` query answers, as far as the repository reads it. */
 export interface PgResult {
@@ -39,7 +39,7 @@ export interface PostgresRepositoryOptions {
   pool?: PgPool
   /** A connection string for a pool the repository creates, and ends on `close()`. */
   connectionString?: string
-  /** Prefix of the two table names [`glue_mfa_`]. */
+  /** Prefix of the table names and of the admission function [`glue_mfa_`]. */
   tablePrefix?: string
   /**
    * For a pool the repository creates: ms a call waits for a connection (a new one, or a free
@@ -111,13 +111,30 @@ function checkOptions (options: PostgresRepositoryOptions): string {
 
 function statements (prefix: string) {
   const types = `"${prefix}types"`
-  const principals = `"${prefix}principals"`
+  // Lockout counters: the principal-wide one has token_id '', a token's its `jti`.
+  const lockouts = `"${prefix}lockouts"`
+  const admit = `"${prefix}admit"`
   const { DISABLED, PENDING, ENABLED } = MFA_STATUS
-  // The principal's failure counter (memory.ts): a window that has ended starts over;
-  // reaching the limit locks for one window and starts a new count (failures 0).
-  const expired = '$3::bigint >= c.window_start + $4::bigint'
-  const next = `(CASE WHEN ${expired} THEN 0 ELSE c.failures END + 1)`
-  const lock = `${next} >= $5::int`
+  // One counter's step of the escalating lockout, as lockoutStep (lockout.ts) computes it.
+  const step = (counter: string, rule: string, tokenId: string): string => `
+    IF ${counter}.failures + 1 >= ${rule}[1] THEN
+      lock_ms := CASE WHEN ${counter}.last_lock = 0 THEN ${rule}[2] ELSE least(${counter}.last_lock * 2, ${rule}[3]) END;
+      UPDATE ${lockouts} SET failures = failures + 1, locked_until = p_now + lock_ms, last_lock = lock_ms
+      WHERE principal_id = p_principal AND token_id = ${tokenId};
+      locked := true;
+    ELSE
+      UPDATE ${lockouts} SET failures = failures + 1 WHERE principal_id = p_principal AND token_id = ${tokenId};
+    END IF;`
+  // Finds and row-locks one counter, creating it first if needed; an accepted code deleting it
+  // in between makes the loop create it again.
+  const row = (counter: string, tokenId: string): string => `
+    LOOP
+      SELECT failures, l.locked_until, last_lock INTO ${counter} FROM ${lockouts} l
+      WHERE principal_id = p_principal AND token_id = ${tokenId} FOR UPDATE;
+      EXIT WHEN FOUND;
+      INSERT INTO ${lockouts} (principal_id, token_id, failures, locked_until, last_lock)
+      VALUES (p_principal, ${tokenId}, 0, 0, 0) ON CONFLICT DO NOTHING;
+    END LOOP;`
   return {
     // The primary keys are the lookup indexes: every query names a principal (and a type).
     schema: `
@@ -134,16 +151,48 @@ function statements (prefix: string) {
         last_step BIGINT,
         PRIMARY KEY (principal_id, type)
       );
-      CREATE TABLE IF NOT EXISTS ${principals} (
-        principal_id TEXT PRIMARY KEY,
+      CREATE TABLE IF NOT EXISTS ${lockouts} (
+        principal_id TEXT NOT NULL,
+        token_id TEXT NOT NULL,
         failures INTEGER NOT NULL,
-        window_start BIGINT NOT NULL,
-        locked_until BIGINT NOT NULL
-      );`,
+        locked_until BIGINT NOT NULL,
+        last_lock BIGINT NOT NULL,
+        PRIMARY KEY (principal_id, token_id)
+      );
+      -- The admission in one round trip: the counters are row-locked (principal first, then the
+      -- token, always in that order), checked and counted, atomically.
+      CREATE OR REPLACE FUNCTION ${admit} (p_principal TEXT, p_token TEXT, p_now BIGINT, p_rule BIGINT[],
+        p_token_rule BIGINT[], OUT admitted BOOLEAN, OUT locked_until BIGINT, OUT locked BOOLEAN)
+      LANGUAGE plpgsql AS $admit$
+      #variable_conflict use_column
+      DECLARE
+        c RECORD;
+        t RECORD;
+        lock_ms BIGINT;
+      BEGIN
+        locked := false;
+        ${row('c', "''")}
+        locked_until := c.locked_until;
+        IF p_token IS NOT NULL THEN
+          ${row('t', 'p_token')}
+          locked_until := greatest(locked_until, t.locked_until);
+        END IF;
+        IF p_now < locked_until THEN
+          admitted := false;
+          RETURN;
+        END IF;
+        admitted := true;
+        ${step('c', 'p_rule', "''")}
+        IF p_token IS NOT NULL THEN
+          ${step('t', 'p_token_rule', 'p_token')}
+        END IF;
+      END
+      $admit$;`,
     getTypes: `SELECT * FROM ${types} WHERE principal_id = $1 ORDER BY type`,
     getStatuses: `SELECT type, status FROM ${types} WHERE principal_id = $1`,
     getType: `SELECT * FROM ${types} WHERE principal_id = $1 AND type = $2`,
-    lockedUntil: `SELECT locked_until FROM ${principals} WHERE principal_id = $1`,
+    lockedUntil: `SELECT locked_until FROM ${lockouts} WHERE principal_id = $1 AND token_id = ''`,
+    admit: `SELECT * FROM ${admit}($1, $2, $3::bigint, $4::bigint[], $5::bigint[])`,
     beginActivation: `
       INSERT INTO ${types} AS t (principal_id, type, status, secret) VALUES ($1, $2, ${PENDING}, $3)
       ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = NULL, code_expires_at = NULL,
@@ -162,39 +211,33 @@ function statements (prefix: string) {
       INSERT INTO ${types} (principal_id, type, code_hash, code_expires_at) VALUES ($1, $2, $3, $4::bigint)
       ON CONFLICT (principal_id, type) DO UPDATE SET code_hash = excluded.code_hash,
         code_expires_at = excluded.code_expires_at, code_attempts = 0, code_verified = FALSE`,
-    acceptHash: `
-      UPDATE ${types} SET code_verified = TRUE, status = $4::smallint
-      WHERE principal_id = $1 AND type = $2 AND status = $3::smallint AND code_hash = $5
-        AND $6::bigint < code_expires_at AND code_attempts < $7::int
-      RETURNING 1`,
-    acceptStep: `
-      UPDATE ${types} SET last_step = $5::bigint, status = $4::smallint
-      WHERE principal_id = $1 AND type = $2 AND status = $3::smallint AND (last_step IS NULL OR last_step < $5::bigint)
-      RETURNING 1`,
+    // A right code: the compare-and-set and the counters reset, in one statement; the last
+    // parameter is the token id ('' for none).
+    acceptHash: accept(types, lockouts, 'code_verified = TRUE', 'code_hash = $5 AND $6::bigint < code_expires_at AND code_attempts < $7::int', '$8'),
+    acceptStep: accept(types, lockouts, 'last_step = $5::bigint', '(last_step IS NULL OR last_step < $5::bigint)', '$6'),
+    countAttempts: `
+      UPDATE ${types} SET code_attempts = code_attempts + 1
+      WHERE principal_id = $1 AND type = ANY($2::text[]) AND code_hash IS NOT NULL
+      RETURNING type, code_attempts`,
     status: `SELECT status FROM ${types} WHERE principal_id = $1 AND type = $2`,
-    // One statement: the attempts of the codes and the principal's counter move together.
-    recordFailure: `
-      WITH codes AS (
-        UPDATE ${types} SET code_attempts = code_attempts + 1
-        WHERE principal_id = $1 AND type = ANY($2::text[]) AND code_hash IS NOT NULL
-        RETURNING type, code_attempts
-      ), counter AS (
-        INSERT INTO ${principals} AS c (principal_id, failures, window_start, locked_until)
-        VALUES ($1, $6::int, $3::bigint, $7::bigint)
-        ON CONFLICT (principal_id) DO UPDATE SET
-          failures = CASE WHEN ${lock} THEN 0 ELSE ${next} END,
-          window_start = CASE WHEN ${lock} OR ${expired} THEN $3::bigint ELSE c.window_start END,
-          locked_until = CASE WHEN ${lock} THEN $3::bigint + $4::bigint ELSE c.locked_until END
-        RETURNING failures
-      )
-      SELECT (SELECT failures FROM counter) = 0 AS locked,
-        ARRAY(SELECT type FROM codes WHERE code_attempts = $8::int) AS blocked`,
     disable: `
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
         code_verified = FALSE, secret = NULL, last_step = NULL
       WHERE principal_id = $1 AND type = $2 AND status <> ${DISABLED}
       RETURNING 1`
   }
+}
+
+function accept (types: string, lockouts: string, set: string, valid: string, tokenId: string): string {
+  return `
+    WITH accepted AS (
+      UPDATE ${types} SET ${set}, status = $4::smallint
+      WHERE principal_id = $1 AND type = $2 AND status = $3::smallint AND ${valid}
+      RETURNING 1
+    ), reset AS (
+      DELETE FROM ${lockouts} WHERE principal_id = $1 AND token_id IN ('', ${tokenId}) AND EXISTS (SELECT 1 FROM accepted)
+    )
+    SELECT 1 FROM accepted`
 }
 
 function ignore (): void {}
@@ -319,12 +362,21 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       await query(sql.storeCode, [principalId, type, code.hash, code.expiresAt])
     },
 
+    async admit (principalId, options) {
+      const { now, principal, token } = options
+      const rule = (r: typeof principal): number[] => [r.failures, r.duration, r.maxDuration]
+      const [row] = await query(sql.admit, [principalId, token?.id ?? null, now, rule(principal), token === null ? null : rule(token.rule)])
+      return row.admitted === true
+        ? { admitted: true, locked: row.locked }
+        : { admitted: false, lockedUntil: Number(row.locked_until) } satisfies Admission
+    },
+
     async acceptCode (principalId, type, proof, options) {
-      const { now, maxAttempts, requireStatus, enable } = options
+      const { now, maxAttempts, requireStatus, enable, tokenId } = options
       const status = enable ? MFA_STATUS.ENABLED : requireStatus
       const changed = 'hash' in proof
-        ? await query(sql.acceptHash, [principalId, type, requireStatus, status, proof.hash, now, maxAttempts])
-        : await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step])
+        ? await query(sql.acceptHash, [principalId, type, requireStatus, status, proof.hash, now, maxAttempts, tokenId ?? ''])
+        : await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step, tokenId ?? ''])
       if (changed.length > 0) return 'accepted'
       // Why it was refused, read after the refusal: a status that is not (or no longer) the
       // required one is 'state'; otherwise the code or step was not valid.
@@ -332,15 +384,10 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       return row?.status === requireStatus ? 'code' : 'state'
     },
 
-    async recordFailure (principalId, types, options) {
-      const { now, maxAttempts, lockoutFailures, lockoutWindow } = options
-      // A first failure is an insert: it locks at once only when the limit is 1.
-      const first = lockoutFailures <= 1
-      const [row] = await query(sql.recordFailure, [
-        principalId, types, now, lockoutWindow, lockoutFailures, first ? 0 : 1, first ? now + lockoutWindow : 0, maxAttempts
-      ])
-      const blocked = new Set<string>(row.blocked)
-      return { blocked: types.filter((type) => blocked.has(type)), locked: row.locked as boolean }
+    async countAttempts (principalId, types, maxAttempts) {
+      const rows = await query(sql.countAttempts, [principalId, types])
+      const blocked = new Set(rows.filter((row) => row.code_attempts === maxAttempts).map((row) => row.type as string))
+      return types.filter((type) => blocked.has(type))
     },
 
     async disable (principalId, type) {

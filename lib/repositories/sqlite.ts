@@ -1,7 +1,8 @@
 import { InvalidOptionError } from '../errors.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
-import type { AcceptResult, FailureResult, MfaRepository, TypeRecord } from './types.js'
+import { lockoutStep, type LockoutCounter } from './lockout.js'
+import type { AcceptResult, Admission, AdmitOptions, MfaRepository, TypeRecord } from './types.js'
 
 /** The part of a better-sqlite3 statement the repository uses. */
 export interface SqliteStatement {
@@ -27,7 +28,7 @@ export interface SqliteRepositoryOptions {
   filename?: string
   /** An open better-sqlite3 Database, used as the caller configured it and never closed here. */
   database?: SqliteDatabase
-  /** Prefix of the two table names [`glue_mfa_`]. */
+  /** Prefix of the table names [`glue_mfa_`]. */
   tablePrefix?: string
 }
 
@@ -71,7 +72,7 @@ function checkOptions (options: SqliteRepositoryOptions): string {
   return checkTablePrefix('sqliteRepository', options?.tablePrefix)
 }
 
-function schema (types: string, principals: string): string {
+function schema (types: string, lockouts: string): string {
   // The primary keys are the lookup indexes: every query names a principal (and a type).
   return `
     CREATE TABLE IF NOT EXISTS ${types} (
@@ -87,30 +88,28 @@ function schema (types: string, principals: string): string {
       last_step INTEGER,
       PRIMARY KEY (principal_id, type)
     ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS ${principals} (
-      principal_id TEXT NOT NULL PRIMARY KEY,
+    CREATE TABLE IF NOT EXISTS ${lockouts} (
+      principal_id TEXT NOT NULL,
+      token_id TEXT NOT NULL,
       failures INTEGER NOT NULL,
-      window_start INTEGER NOT NULL,
-      locked_until INTEGER NOT NULL
+      locked_until INTEGER NOT NULL,
+      last_lock INTEGER NOT NULL,
+      PRIMARY KEY (principal_id, token_id)
     ) WITHOUT ROWID;`
 }
 
 /** Creates the tables if needed, then prepares every statement once. */
 function prepare (db: SqliteDatabase, prefix: string) {
   const types = `"${prefix}types"`
-  const principals = `"${prefix}principals"`
+  // Lockout counters: the principal-wide one has token_id '', a token's its `jti`.
+  const lockouts = `"${prefix}lockouts"`
   const found = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)")
-    .get(`${prefix}types`, `${prefix}principals`) as { n: number }
+    .get(`${prefix}types`, `${prefix}lockouts`) as { n: number }
   // Skipped when the tables exist, so a read-only connection can still read.
-  if (found.n < 2) db.transaction(() => db.exec(schema(types, principals))).immediate()
+  if (found.n < 2) db.transaction(() => db.exec(schema(types, lockouts))).immediate()
 
   const key = 'principal_id = @principalId AND type = @type'
   const { DISABLED, PENDING, ENABLED } = MFA_STATUS
-  // The principal's failure counter (memory.ts): a window that has ended starts over;
-  // reaching the limit locks for one window and starts a new count (failures 0).
-  const expired = '@now >= c.window_start + @window'
-  const next = `(CASE WHEN ${expired} THEN 0 ELSE c.failures END + 1)`
-  const lock = `${next} >= @limit`
   // `? || ''` instead of a bare `?` where only the first key column is compared: better-sqlite3
   // builds SQLite with STAT4, and once ANALYZE (or PRAGMA optimize) has stored samples, a bare
   // parameter there makes SQLite re-prepare the statement whenever its value changes, i.e. on
@@ -122,7 +121,17 @@ function prepare (db: SqliteDatabase, prefix: string) {
     // Raw rows: the list reads only these two values, and arrays skip building a keyed object per row.
     getStatuses: db.prepare(`SELECT type, status FROM ${types} WHERE ${byPrincipal}`).raw(true),
     getType: db.prepare(`SELECT * FROM ${types} WHERE principal_id = ? AND type = ?`),
-    lockedUntil: db.prepare(`SELECT locked_until FROM ${principals} WHERE principal_id = ?`),
+    lockedUntil: db.prepare(`SELECT locked_until FROM ${lockouts} WHERE principal_id = ? AND token_id = ''`),
+    counters: db.prepare(`SELECT token_id, failures, locked_until, last_lock FROM ${lockouts} WHERE principal_id = ? AND token_id IN ('', ?)`),
+    setCounter: db.prepare(`
+      INSERT INTO ${lockouts} (principal_id, token_id, failures, locked_until, last_lock)
+      VALUES (@principalId, @tokenId, @failures, @lockedUntil, @lastLock)
+      ON CONFLICT (principal_id, token_id) DO UPDATE SET failures = excluded.failures,
+        locked_until = excluded.locked_until, last_lock = excluded.last_lock`),
+    resetCounters: db.prepare(`DELETE FROM ${lockouts} WHERE principal_id = ? AND token_id IN ('', ?)`),
+    countAttempt: db.prepare(`
+      UPDATE ${types} SET code_attempts = code_attempts + 1 WHERE ${key} AND code_hash IS NOT NULL
+      RETURNING code_attempts`),
     beginActivation: db.prepare(`
       INSERT INTO ${types} AS t (principal_id, type, status, secret) VALUES (@principalId, @type, ${PENDING}, @secret)
       ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = NULL, code_expires_at = NULL,
@@ -150,17 +159,6 @@ function prepare (db: SqliteDatabase, prefix: string) {
       WHERE ${key} AND status = @requireStatus AND (last_step IS NULL OR last_step < @step)
       RETURNING 1`),
     status: db.prepare(`SELECT status FROM ${types} WHERE ${key}`),
-    countAttempt: db.prepare(`
-      UPDATE ${types} SET code_attempts = code_attempts + 1 WHERE ${key} AND code_hash IS NOT NULL
-      RETURNING code_attempts`),
-    countFailure: db.prepare(`
-      INSERT INTO ${principals} AS c (principal_id, failures, window_start, locked_until)
-      VALUES (@principalId, @firstFailures, @now, @firstLockedUntil)
-      ON CONFLICT (principal_id) DO UPDATE SET
-        failures = CASE WHEN ${lock} THEN 0 ELSE ${next} END,
-        window_start = CASE WHEN ${lock} OR ${expired} THEN @now ELSE c.window_start END,
-        locked_until = CASE WHEN ${lock} THEN @now + @window ELSE c.locked_until END
-      RETURNING failures`),
     disable: db.prepare(`
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
         code_verified = 0, secret = NULL, last_step = NULL
@@ -175,21 +173,48 @@ function prepare (db: SqliteDatabase, prefix: string) {
     const row = statements.lastSentAt.get({ principalId, type }) as { last_sent_at: number }
     return row.last_sent_at + cooldown
   })
-  const acceptCode = db.transaction((params: Record<string, unknown>, step: boolean): AcceptResult => {
-    if ((step ? statements.acceptStep : statements.acceptHash).get(params) !== undefined) return 'accepted'
-    const row = statements.status.get(params) as { status: number } | undefined
-    return row?.status === params.requireStatus ? 'code' : 'state'
+  const admit = db.transaction((principalId: string, options: AdmitOptions): Admission => {
+    const { now, token } = options
+    const tokenId = token?.id ?? ''
+    let principal: LockoutCounter = { failures: 0, lockedUntil: 0, lastLock: 0 }
+    let own: LockoutCounter = principal
+    for (const [id, failures, lockedUntil, lastLock] of statements.counters.all(principalId, tokenId) as Array<[string, number, number, number]>) {
+      const counter = { failures, lockedUntil, lastLock }
+      if (id === '') principal = counter
+      else own = counter
+    }
+    const lockedUntil = Math.max(principal.lockedUntil, token === null ? 0 : own.lockedUntil)
+    if (now < lockedUntil) return { admitted: false, lockedUntil }
+    const next = lockoutStep(principal, options.principal, now)
+    statements.setCounter.run({ principalId, tokenId: '', failures: next.failures, lockedUntil: next.lockedUntil, lastLock: next.lastLock })
+    let locked = next.locked
+    if (token !== null) {
+      const nextOwn = lockoutStep(own, token.rule, now)
+      statements.setCounter.run({ principalId, tokenId, failures: nextOwn.failures, lockedUntil: nextOwn.lockedUntil, lastLock: nextOwn.lastLock })
+      locked ||= nextOwn.locked
+    }
+    return { admitted: true, locked }
   })
-  const recordFailure = db.transaction((principalId: string, typeNames: string[], params: Record<string, number>): FailureResult => {
-    const blocked = typeNames.filter((type) => {
-      const row = statements.countAttempt.get({ principalId, type }) as { code_attempts: number } | undefined
-      return row?.code_attempts === params.maxAttempts
-    })
-    const counter = statements.countFailure.get({ principalId, ...params }) as { failures: number }
-    // The counter is 0 right after this failure only when it locked the principal.
-    return { blocked, locked: counter.failures === 0 }
+  const acceptCode = db.transaction((params: Record<string, unknown>, step: boolean, tokenId: string | null): AcceptResult => {
+    if ((step ? statements.acceptStep : statements.acceptHash).get(params) === undefined) {
+      const row = statements.status.get(params) as { status: number } | undefined
+      return row?.status === params.requireStatus ? 'code' : 'state'
+    }
+    statements.resetCounters.run(params.principalId, tokenId ?? '')
+    return 'accepted'
   })
-  return { ...statements, reserveSendTx: reserveSend.immediate, acceptCodeTx: acceptCode.immediate, recordFailureTx: recordFailure.immediate }
+  statements.counters.raw(true)
+  const countAttempts = db.transaction((principalId: string, typeNames: string[], maxAttempts: number): string[] => typeNames.filter((type) => {
+    const row = statements.countAttempt.get({ principalId, type }) as { code_attempts: number } | undefined
+    return row?.code_attempts === maxAttempts
+  }))
+  return {
+    ...statements,
+    reserveSendTx: reserveSend.immediate,
+    admitTx: admit.immediate,
+    acceptCodeTx: acceptCode.immediate,
+    countAttemptsTx: countAttempts.immediate
+  }
 }
 
 /**
@@ -246,6 +271,10 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
       return row?.locked_until ?? 0
     },
 
+    async admit (principalId, options) {
+      return (await store()).admitTx(principalId, options)
+    },
+
     async beginActivation (principalId, type, secret) {
       return (await store()).beginActivation.get({ principalId, type, secret }) !== undefined
     },
@@ -266,21 +295,11 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
       const { now, maxAttempts, requireStatus, enable } = options
       const status = enable ? MFA_STATUS.ENABLED : requireStatus
       const params = { principalId, type, now, maxAttempts, requireStatus, status, ...proof }
-      return (await store()).acceptCodeTx(params, 'step' in proof)
+      return (await store()).acceptCodeTx(params, 'step' in proof, options.tokenId)
     },
 
-    async recordFailure (principalId, types, options) {
-      const { now, maxAttempts, lockoutFailures, lockoutWindow } = options
-      // A first failure is an insert: it locks at once only when the limit is 1.
-      const first = lockoutFailures <= 1
-      return (await store()).recordFailureTx(principalId, types, {
-        now,
-        maxAttempts,
-        window: lockoutWindow,
-        limit: lockoutFailures,
-        firstFailures: first ? 0 : 1,
-        firstLockedUntil: first ? now + lockoutWindow : 0
-      })
+    async countAttempts (principalId, types, maxAttempts) {
+      return (await store()).countAttemptsTx(principalId, types, maxAttempts)
     },
 
     async disable (principalId, type) {

@@ -34,6 +34,34 @@ export interface TypeStatus {
 /** How a code is proven: a delivered code by its hash, a computed one by its time step. */
 export type CodeProof = { hash: string } | { step: number }
 
+/** One lockout counter's rule (spec: escalating lockout). */
+export interface LockoutRule {
+  /** Consecutive failures (since the last accepted code) at which the counter locks. */
+  failures: number
+  /** ms of the first lock. */
+  duration: number
+  /** ms: each lock after the first is twice the previous one, up to this. */
+  maxDuration: number
+}
+
+/** What one submission asks of `admit`. */
+export interface AdmitOptions {
+  now: number
+  /** The principal-wide counter's rule. */
+  principal: LockoutRule
+  /** The verified token's own counter (its `jti`), or null when the token carries no id. */
+  token: { id: string, rule: LockoutRule } | null
+}
+
+/**
+ * `admitted: false`: a counter is locked until `lockedUntil`; nothing was counted.
+ * `admitted: true`: the submission is counted as a failure on every counter (until an
+ * accepted code resets them); `locked` says whether counting it locked one.
+ */
+export type Admission =
+  | { admitted: false, lockedUntil: number }
+  | { admitted: true, locked: boolean }
+
 export interface AcceptOptions {
   now: number
   maxAttempts: number
@@ -41,28 +69,17 @@ export interface AcceptOptions {
   requireStatus: MfaStatus
   /** Move the type from pending to enabled in the same atomic step (verify). */
   enable: boolean
+  /** The token whose counter is reset along with the principal's; null for none. */
+  tokenId: string | null
 }
 
 /**
- * `accepted`: the code counted (and the type was enabled when asked);
+ * `accepted`: the code counted (and the type was enabled when asked) and the counters reset;
  * `state`: the type no longer has `requireStatus`;
- * `code`: the code is no longer valid (superseded, expired, blocked, step already used).
+ * `code`: the code is no longer valid (superseded, expired, step already used).
+ * Nothing changes unless `accepted`.
  */
 export type AcceptResult = 'accepted' | 'state' | 'code'
-
-export interface FailureOptions {
-  now: number
-  maxAttempts: number
-  lockoutFailures: number
-  lockoutWindow: number
-}
-
-export interface FailureResult {
-  /** Types whose newest code reached `maxAttempts` with this failure. */
-  blocked: string[]
-  /** Whether this failure locked the principal out. */
-  locked: boolean
-}
 
 /**
  * Storage of MFA state (spec §9.3). Every method that changes state is one atomic
@@ -81,8 +98,15 @@ export interface MfaRepository {
   getStatuses?: (principalId: string) => Promise<TypeStatus[]>
   /** The full record of one type, or null when the principal never touched it. */
   getType: (principalId: string, type: string) => Promise<TypeRecord | null>
-  /** Epoch ms until which the principal is locked out; 0 when not locked. */
+  /** Epoch ms until which the principal-wide counter is locked; 0 when it is not. */
   lockedUntil: (principalId: string) => Promise<number>
+  /**
+   * Admits one code submission, atomically: refused when the principal's counter or the
+   * token's is locked (changing nothing); otherwise counted as a failure on both, locking a
+   * counter that reaches its rule's threshold (see `lockoutStep`). The comparison comes
+   * after, and only for an admitted submission.
+   */
+  admit: (principalId: string, options: AdmitOptions) => Promise<Admission>
   /**
    * Disabled or pending → pending, dropping any code and setting `secret` (null for delivered
    * types). False, changing nothing, when the type is enabled.
@@ -101,10 +125,19 @@ export interface MfaRepository {
   releaseSend: (principalId: string, type: string, reservedAt: number, previous: number | null) => Promise<void>
   /** Makes `code` the newest code (attempts 0, not verified), superseding any other. */
   storeCode: (principalId: string, type: string, code: { hash: string, expiresAt: number }) => Promise<void>
-  /** Accepts a code if it is still the valid one and the status is as required (see AcceptOptions). */
+  /**
+   * After an admission: accepts a code if it is still the valid one (hash: the newest code,
+   * not expired, attempts below `maxAttempts`; step: after the last accepted one) and the
+   * status is as required, and in the same atomic step resets the principal's counter and the
+   * token's (see AcceptOptions).
+   */
   acceptCode: (principalId: string, type: string, proof: CodeProof, options: AcceptOptions) => Promise<AcceptResult>
-  /** Counts one wrong submission against the newest code of each of `types` and against the principal. */
-  recordFailure: (principalId: string, types: string[], options: FailureOptions) => Promise<FailureResult>
+  /**
+   * After an admitted submission turned out wrong: counts one attempt against the newest code
+   * of each of `types` (those without a code are left alone). Answers the types whose code
+   * reached `maxAttempts` with this count.
+   */
+  countAttempts: (principalId: string, types: string[], maxAttempts: number) => Promise<string[]>
   /** Enabled or pending → disabled, dropping code, secret and last step. False when already disabled. */
   disable: (principalId: string, type: string) => Promise<boolean>
   /** Releases what the repository opened; called on Fastify's `onClose`. */
@@ -112,8 +145,8 @@ export interface MfaRepository {
 }
 
 export const REPOSITORY_METHODS = [
-  'getTypes', 'getType', 'lockedUntil', 'beginActivation', 'reserveSend', 'releaseSend',
-  'storeCode', 'acceptCode', 'recordFailure', 'disable'
+  'getTypes', 'getType', 'lockedUntil', 'admit', 'beginActivation', 'reserveSend', 'releaseSend',
+  'storeCode', 'acceptCode', 'countAttempts', 'disable'
 ] as const
 
 export const OPTIONAL_REPOSITORY_METHODS = ['getStatuses', 'close'] as const

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { JSON_API_TYPE, MfaErrors } from '../errors.js'
-import type { Principal } from '../principal.js'
+import type { Caller } from '../service.js'
 import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES } from '../schemas.js'
 import type { RouteContext } from './context.js'
 
@@ -17,7 +17,7 @@ export interface ActionSpec {
   codeRequired: boolean
   /** Extra success responses (activate answers 201 for computed types). */
   responses?: Record<number, unknown>
-  run: (request: FastifyRequest, reply: FastifyReply, input: { principal: Principal, type: string, code: string }) => Promise<unknown>
+  run: (request: FastifyRequest, reply: FastifyReply, input: { caller: Caller, type: string, code: string }) => Promise<unknown>
 }
 
 /** The `X-MFA-Code` header, trimmed; '' when absent or blank. */
@@ -38,15 +38,14 @@ export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: Acti
       body: actionBody(spec.resource),
       headers: CodeHeaders,
       response: { 204: { type: 'null', description: 'Done' }, ...spec.responses, ...errorResponses() }
-    },
-    preHandler: async (request) => { await ctx.auth.requirePrincipal(request) }
+    }
   }, async (request, reply) => {
-    const principal = request.principal as Principal
+    const caller: Caller = { principal: await ctx.auth.requirePrincipal(request), tokenId: ctx.auth.tokenIdOf(request) }
     const code = codeHeader(request)
     if (spec.codeRequired && code === '') throw new MfaErrors.CodeMissing()
     const type = (request.body as ActionBody).data.attributes.type
     if (typeof type !== 'string' || type === '') throw new MfaErrors.TypeMissing()
-    const result = await spec.run(request, reply, { principal, type, code })
+    const result = await spec.run(request, reply, { caller, type, code })
     if (result === undefined) return reply.code(204).send()
     return reply.type(JSON_API_TYPE).send(result)
   })

@@ -9,8 +9,8 @@ export function deactivateRoute (app: FastifyInstance, ctx: RouteContext): void 
     summary: 'Deactivate an MFA type',
     description: 'Disables an enabled type; needs a valid code of that type in X-MFA-Code. All codes of the type stop working.',
     codeRequired: true,
-    async run (request, _reply, { principal, type, code }) {
-      await ctx.service.deactivate(request.log, principal, type, code)
+    async run (request, _reply, { caller, type, code }) {
+      await ctx.service.deactivate(request.log, caller, type, code)
     }
   })
 }

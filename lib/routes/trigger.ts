@@ -9,8 +9,8 @@ export function triggerRoute (app: FastifyInstance, ctx: RouteContext): void {
     summary: 'Send an MFA code',
     description: 'Sends a fresh code for an enabled type (superseding the previous one), at most once per resend cooldown. Authenticator-app types send nothing.',
     codeRequired: false,
-    async run (request, _reply, { principal, type }) {
-      await ctx.service.trigger(request.log, principal, type)
+    async run (request, _reply, { caller, type }) {
+      await ctx.service.trigger(request.log, caller, type)
     }
   })
 }

@@ -9,8 +9,8 @@ export function verifyRoute (app: FastifyInstance, ctx: RouteContext): void {
     summary: 'Verify an MFA type',
     description: 'Completes activation of a pending type with the code in X-MFA-Code; the type becomes enabled.',
     codeRequired: true,
-    async run (request, _reply, { principal, type, code }) {
-      await ctx.service.verify(request.log, principal, type, code)
+    async run (request, _reply, { caller, type, code }) {
+      await ctx.service.verify(request.log, caller, type, code)
     }
   })
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
-import type { AcceptOptions, FailureOptions, MfaRepository, TypeRecord } from '../repositories/types.js'
+import type { AcceptOptions, Admission, AdmitOptions, LockoutRule, MfaRepository, TypeRecord } from '../repositories/types.js'
 import { MFA_STATUS } from '../status.js'
 
 /** Registers one named async check, e.g. node:test's `test`, mocha's `it`. */
@@ -37,10 +37,13 @@ const WINDOW = 900_000
 const STEP = Math.floor(NOW / 30_000)
 
 const hash = (label: string): string => createHash('sha256').update(label).digest('hex')
-const failure = (o: Partial<FailureOptions> = {}): FailureOptions =>
-  ({ now: NOW, maxAttempts: 3, lockoutFailures: 10, lockoutWindow: WINDOW, ...o })
+const rule = (failures: number, duration = WINDOW, maxDuration = 4 * WINDOW): LockoutRule => ({ failures, duration, maxDuration })
+/** An admission with the default rules (10 failures, 15 min doubling to 1 h) and no token. */
+const admitting = (o: Partial<AdmitOptions> = {}): AdmitOptions => ({ now: NOW, principal: rule(10), token: null, ...o })
 const accept = (o: Partial<AcceptOptions> = {}): AcceptOptions =>
-  ({ now: NOW, maxAttempts: 3, requireStatus: PENDING, enable: false, ...o })
+  ({ now: NOW, maxAttempts: 3, requireStatus: PENDING, enable: false, tokenId: null, ...o })
+const admitted = (locked = false): Admission => ({ admitted: true, locked })
+const refused = (lockedUntil: number): Admission => ({ admitted: false, lockedUntil })
 const record = (type: string, o: Partial<TypeRecord> = {}): TypeRecord =>
   ({ type, status: DISABLED, code: null, lastSentAt: null, secret: null, lastStep: null, ...o })
 const count = <T>(values: T[], value: T): number => values.filter((v) => v === value).length
@@ -178,7 +181,7 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     await repo.storeCode(p, 'email', { hash: hash('a'), expiresAt: NOW + TTL })
     assert.deepEqual(await repo.getType(p, 'email'), record('email', { code: { hash: hash('a'), expiresAt: NOW + TTL, attempts: 0, verified: false } }))
     await pendingWithCode(repo, p, hash('b'))
-    await repo.recordFailure(p, ['email'], failure())
+    assert.deepEqual(await repo.countAttempts(p, ['email'], 3), [])
     assert.equal(await repo.acceptCode(p, 'email', { hash: hash('b') }, accept()), 'accepted')
     assert.deepEqual((await repo.getType(p, 'email'))?.code, { hash: hash('b'), expiresAt: NOW + TTL, attempts: 1, verified: true })
     await repo.storeCode(p, 'email', { hash: hash('c'), expiresAt: NOW + 2 * TTL })
@@ -200,8 +203,8 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ now: NOW + TTL })), 'code')
     assert.deepEqual((await repo.getType(p, 'email'))?.code, { hash: h, expiresAt: NOW + TTL, attempts: 0, verified: false })
 
-    await repo.recordFailure(p, ['email'], failure())
-    await repo.recordFailure(p, ['email'], failure())
+    await repo.countAttempts(p, ['email'], 3)
+    await repo.countAttempts(p, ['email'], 3)
     assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ maxAttempts: 2 })), 'code')
     assert.equal(await repo.acceptCode(p, 'email', { hash: h }, accept({ now: NOW + TTL - 1 })), 'accepted')
     assert.deepEqual(await repo.getType(p, 'email'), record('email', { status: PENDING, code: { hash: h, expiresAt: NOW + TTL, attempts: 2, verified: true } }))
@@ -229,59 +232,90 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 2 }, accept({ requireStatus: ENABLED })), 'accepted')
   })
 
-  check('recordFailure counts against each newest code and blocks exactly when attempts reach maxAttempts', async ({ repo, principal }) => {
+  check('countAttempts counts against each newest code and reports those reaching maxAttempts', async ({ repo, principal }) => {
     const p = principal()
     await pendingWithCode(repo, p, hash('a'), 'email')
     await pendingWithCode(repo, p, hash('b'), 'sms')
     assert.equal(await repo.beginActivation(p, 'totp', 'secret'), true)
     const all = ['sms', 'email', 'totp', 'push']
-    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
-    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
-    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: ['sms', 'email'], locked: false })
-    assert.deepEqual(await repo.recordFailure(p, all, failure()), { blocked: [], locked: false })
+    assert.deepEqual(await repo.countAttempts(p, all, 3), [])
+    assert.deepEqual(await repo.countAttempts(p, all, 3), [])
+    assert.deepEqual(await repo.countAttempts(p, all, 3), ['sms', 'email'])
+    assert.deepEqual(await repo.countAttempts(p, all, 3), [])
     assert.equal((await repo.getType(p, 'email'))?.code?.attempts, 4)
     // Types without a code, or never touched, are left as they are.
     assert.deepEqual(await repo.getType(p, 'totp'), record('totp', { status: PENDING, secret: 'secret' }))
     assert.equal(await repo.getType(p, 'push'), null)
-
     await repo.storeCode(p, 'email', { hash: hash('c'), expiresAt: NOW + TTL })
-    assert.deepEqual(await repo.recordFailure(p, ['email'], failure({ maxAttempts: 1 })), { blocked: ['email'], locked: false })
+    assert.deepEqual(await repo.countAttempts(p, ['email'], 1), ['email'])
     assert.equal((await repo.getType(p, 'sms'))?.code?.attempts, 4)
   })
 
-  check('recordFailure locks the principal out after lockoutFailures failures within the window', async ({ repo, principal }) => {
+  check('admit: the escalating lockout (lock at the threshold, each further failure doubles the lock up to the cap)', async ({ repo, principal }) => {
     const p = principal()
-    const lockout = { lockoutFailures: 3, lockoutWindow: 60_000 }
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW }))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 1 }))).locked, false)
+    const at = (now: number): AdmitOptions => admitting({ now, principal: rule(3, 60_000, 200_000) })
+    assert.deepEqual(await repo.admit(p, at(NOW)), admitted())
+    assert.deepEqual(await repo.admit(p, at(NOW + 1)), admitted())
     assert.equal(await repo.lockedUntil(p), 0)
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 2 }))).locked, true)
+    assert.deepEqual(await repo.admit(p, at(NOW + 2)), admitted(true))
     assert.equal(await repo.lockedUntil(p), NOW + 60_002)
-    // The lock starts a new count.
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 3 }))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 4 }))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], failure({ ...lockout, now: NOW + 5 }))).locked, true)
-    assert.equal(await repo.lockedUntil(p), NOW + 60_005)
+    // Refused while locked: neither counted nor extending the lock.
+    assert.deepEqual(await repo.admit(p, at(NOW + 3)), refused(NOW + 60_002))
+    assert.deepEqual(await repo.admit(p, at(NOW + 60_001)), refused(NOW + 60_002))
+    assert.equal(await repo.lockedUntil(p), NOW + 60_002)
+    // Once a lock ends, the next failure locks again for twice as long, up to the cap.
+    assert.deepEqual(await repo.admit(p, at(NOW + 60_002)), admitted(true))
+    assert.equal(await repo.lockedUntil(p), NOW + 60_002 + 120_000)
+    let now = NOW + 180_002
+    assert.deepEqual(await repo.admit(p, at(now)), admitted(true))
+    assert.equal(await repo.lockedUntil(p), now + 200_000)
+    now += 200_000
+    assert.deepEqual(await repo.admit(p, at(now)), admitted(true))
+    assert.equal(await repo.lockedUntil(p), now + 200_000)
+    // Time alone forgives nothing: a day later the next failure still locks at the cap.
+    now += 86_400_000
+    assert.deepEqual(await repo.admit(p, at(now)), admitted(true))
+    assert.equal(await repo.lockedUntil(p), now + 200_000)
 
     const q = principal()
-    assert.equal((await repo.recordFailure(q, [], failure({ lockoutFailures: 1, now: NOW }))).locked, true)
+    assert.deepEqual(await repo.admit(q, admitting({ principal: rule(1) })), admitted(true))
     assert.equal(await repo.lockedUntil(q), NOW + WINDOW)
-    assert.equal((await repo.recordFailure(q, [], failure({ lockoutFailures: 1, now: NOW + 7 }))).locked, true)
-    assert.equal(await repo.lockedUntil(q), NOW + 7 + WINDOW)
   })
 
-  check('recordFailure starts the window over once it has passed, keeping lockedUntil', async ({ repo, principal }) => {
+  check('an accepted code resets the count and the level; a refused one changes nothing', async ({ repo, principal }) => {
     const p = principal()
-    const at = (now: number): FailureOptions => failure({ lockoutFailures: 3, lockoutWindow: 60_000, now })
-    assert.equal((await repo.recordFailure(p, [], at(NOW))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], at(NOW + 1))).locked, false)
-    // At exactly windowStart + window the window has passed: this is failure 1 of a new one.
-    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_000))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_001))).locked, false)
-    assert.equal((await repo.recordFailure(p, [], at(NOW + 60_002))).locked, true)
-    assert.equal(await repo.lockedUntil(p), NOW + 120_002)
-    assert.equal((await repo.recordFailure(p, [], at(NOW + 200_000))).locked, false)
-    assert.equal(await repo.lockedUntil(p), NOW + 120_002)
+    await pendingWithCode(repo, p, hash('a'))
+    const lock = admitting({ principal: rule(1) })
+    assert.deepEqual(await repo.admit(p, lock), admitted(true))
+    assert.deepEqual(await repo.admit(p, lock), refused(NOW + WINDOW))
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('x') }, accept()), 'code')
+    assert.equal(await repo.lockedUntil(p), NOW + WINDOW, 'a refused accept resets nothing')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('a') }, accept()), 'accepted')
+    assert.equal(await repo.lockedUntil(p), 0)
+    // The next lock is a first one again: `duration`, not twice the last.
+    assert.deepEqual(await repo.admit(p, admitting({ now: NOW + 5, principal: rule(1) })), admitted(true))
+    assert.equal(await repo.lockedUntil(p), NOW + 5 + WINDOW)
+  })
+
+  check('admit with a token: the token locks at its rule, the principal-wide counter at its own', async ({ repo, principal }) => {
+    const p = principal()
+    const withToken = (id: string, now = NOW): AdmitOptions => admitting({ now, principal: rule(5), token: { id, rule: rule(2) } })
+    assert.deepEqual(await repo.admit(p, withToken('thief')), admitted())
+    assert.deepEqual(await repo.admit(p, withToken('thief')), admitted(true))
+    assert.deepEqual(await repo.admit(p, withToken('thief')), refused(NOW + WINDOW))
+    // The owner's token goes on; the principal-wide counter is not locked (2 of 5).
+    assert.equal(await repo.lockedUntil(p), 0)
+    assert.deepEqual(await repo.admit(p, withToken('owner')), admitted())
+    // The owner's right code resets the owner's token and the principal, not the thief's token.
+    assert.equal(await repo.beginActivation(p, 'totp', 'secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept({ tokenId: 'owner' })), 'accepted')
+    assert.deepEqual(await repo.admit(p, withToken('thief')), refused(NOW + WINDOW))
+    // Many tokens: the principal-wide counter is the ceiling.
+    for (const id of ['t1', 't1', 't2', 't2']) assert.equal((await repo.admit(p, withToken(id))).admitted, true)
+    assert.deepEqual(await repo.admit(p, withToken('t3')), admitted(true))
+    assert.equal(await repo.lockedUntil(p), NOW + WINDOW)
+    assert.deepEqual(await repo.admit(p, withToken('t4')), refused(NOW + WINDOW))
+    assert.deepEqual(await repo.admit(p, admitting({ principal: rule(5) })), refused(NOW + WINDOW))
   })
 
   check('disable: pending or enabled → disabled, clearing code, secret and last step', async ({ repo, principal }) => {
@@ -308,28 +342,50 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     const h = hash('same')
     await pendingWithCode(repo, p, h)
     await pendingWithCode(repo, q, h)
-    const lock = failure({ lockoutFailures: 2 })
-    await repo.recordFailure(p, ['email'], lock)
-    assert.equal((await repo.recordFailure(p, ['email'], lock)).locked, true)
+    const lock = admitting({ principal: rule(2), token: { id: 'same-jti', rule: rule(2) } })
+    await repo.admit(p, lock)
+    await repo.countAttempts(p, ['email'], 3)
+    assert.deepEqual(await repo.admit(p, lock), admitted(true))
     assert.equal(await repo.lockedUntil(q), 0)
+    assert.deepEqual(await repo.admit(q, lock), admitted())
     assert.equal((await repo.getType(q, 'email'))?.code?.attempts, 0)
-    assert.equal(await repo.acceptCode(q, 'email', { hash: h }, accept({ enable: true })), 'accepted')
+    assert.equal(await repo.acceptCode(q, 'email', { hash: h }, accept({ enable: true, tokenId: 'same-jti' })), 'accepted')
+    assert.equal((await repo.admit(p, lock)).admitted, false)
     assert.equal((await repo.getType(p, 'email'))?.status, PENDING)
     assert.equal(await repo.disable(p, 'email'), true)
     assert.equal((await repo.getType(q, 'email'))?.status, ENABLED)
     assert.deepEqual((await repo.getTypes(p)).map((r) => r.type), ['email'])
   })
 
-  check('50 simultaneous recordFailure calls count exactly 50', async ({ pair, principal }) => {
+  check('50 simultaneous admissions: exactly `failures` admitted, one of them locking', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    const results = await times(50, (i) => (i % 2 === 0 ? a : b).admit(p, admitting({ principal: rule(10) })))
+    assert.equal(count(results.map((r) => r.admitted), true), 10)
+    assert.equal(results.filter((r) => r.admitted && r.locked).length, 1)
+    assert.equal(await a.lockedUntil(p), NOW + WINDOW)
+  })
+
+  check('50 simultaneous countAttempts count exactly 50', async ({ pair, principal }) => {
     const [a, b] = await pair()
     const p = principal()
     await pendingWithCode(a, p, hash('a'))
-    const options = failure({ maxAttempts: 50, lockoutFailures: 50 })
-    const results = await times(50, (i) => (i % 2 === 0 ? a : b).recordFailure(p, ['email'], options))
-    assert.equal(results.filter((r) => r.blocked.length > 0).length, 1)
-    assert.equal(count(results.map((r) => r.locked), true), 1)
+    const results = await times(50, (i) => (i % 2 === 0 ? a : b).countAttempts(p, ['email'], 50))
+    assert.equal(results.filter((r) => r.length > 0).length, 1)
     assert.equal((await b.getType(p, 'email'))?.code?.attempts, 50)
-    assert.equal(await a.lockedUntil(p), NOW + WINDOW)
+  })
+
+  check('40 simultaneous admissions on two tokens: each token its own threshold, the principal the ceiling', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    const options = (id: string): AdmitOptions => admitting({ principal: rule(12), token: { id, rule: rule(5) } })
+    const results = await times(40, (i) => (i % 2 === 0 ? a : b).admit(p, options(i < 20 ? 'one' : 'two')))
+    assert.equal(results.slice(0, 20).filter((r) => r.admitted).length, 5)
+    assert.equal(results.slice(20).filter((r) => r.admitted).length, 5)
+    assert.equal(await a.lockedUntil(p), 0)
+    const more = await times(20, (i) => (i % 2 === 0 ? a : b).admit(p, options(`t${i}`)))
+    assert.equal(more.filter((r) => r.admitted).length, 2)
+    assert.equal(await b.lockedUntil(p), NOW + WINDOW)
   })
 
   check('20 simultaneous acceptCode(enable) of the right code: exactly one accepted', async ({ pair, principal }) => {

@@ -25,14 +25,14 @@ t.test('a correct store: every principal fits a serial replay', async (t) => {
   t.same(problems.slice(0, 10), [], `${problems.length} problems`)
 })
 
-t.test('a store that loses every third failure count: caught', async (t) => {
+t.test('a store that loses every third admission count: caught', async (t) => {
   const inner = memoryRepository()
   let calls = 0
   const lossy: MfaRepository = {
     ...inner,
-    async recordFailure (principalId, types, options) {
-      if (++calls % 3 === 0) return { blocked: [], locked: false }
-      return await inner.recordFailure(principalId, types, options)
+    async admit (principalId, options) {
+      if (++calls % 3 === 0 && options.now >= await inner.lockedUntil(principalId)) return { admitted: true, locked: false }
+      return await inner.admit(principalId, options)
     }
   }
   const problems = await run(t, lossy)

@@ -10,7 +10,8 @@ export const TYPES = ['email', 'sms'] as const
 /** Never a valid code: issued codes have 6 digits. */
 export const WRONG = '0000000'
 export const MAX_ATTEMPTS = 3
-export const LOCKOUT = { failures: 8, window: 15 * 60_000 }
+/** Within a run no lock ends, so the model needs only "locked" (escalation never shows). */
+export const LOCKOUT = { failures: 8, duration: 15 * 60_000 }
 /**
  * The plugin options of every hardening server, in this process or a child: no resend
  * cooldown (triggers follow activations at once), the lockout the model counts to.
@@ -93,32 +94,45 @@ export function step (before: State, op: OpSpec, issued: string | undefined): { 
   const done = (result: string): { result: string, states: State[] } => ({ result, states })
   const code = op.code ?? ''
 
-  const recordFailure = (types: string[]): void => {
+  /** The admission (one atomic store write): refused (false) while locked; otherwise counted, locking at the threshold. */
+  const admit = (): boolean => {
+    if (s.locked) return false
+    s.failures++
+    if (s.failures >= LOCKOUT.failures) s.locked = true
+    commit()
+    return true
+  }
+  const matches = (type: string): boolean => {
+    const stored = s.types[type].code
+    return stored !== null && stored.value === code && stored.attempts < MAX_ATTEMPTS
+  }
+  /** A right code, in the same write as its own effect: verified, and the counter reset. */
+  const accept = (type: string): void => {
+    (s.types[type].code as CodeState).verified = true
+    s.failures = 0
+    s.locked = false
+  }
+  /** A wrong code, after its admission: one more attempt on each of `types`' codes (another write). */
+  const countAttempts = (types: string[]): string => {
     for (const type of types) {
       const stored = s.types[type].code
       if (stored !== null) stored.attempts++
     }
-    s.failures++
-    if (s.failures >= LOCKOUT.failures) {
-      s.locked = true
-      s.failures = 0
-    }
     commit()
+    return '403 5901'
   }
   /** A code of one of `enabled` proves the request (spec §7); else 5900/5901. */
   const proveAny = (enabled: string[]): string | null => {
     if (code === '') return '403 5900'
-    if (s.locked) return '403 5901'
+    if (!admit()) return '403 5901'
     for (const type of enabled) {
-      const stored = s.types[type].code
-      if (stored !== null && stored.value === code && stored.attempts < MAX_ATTEMPTS) {
-        stored.verified = true
+      if (matches(type)) {
+        accept(type)
         commit()
         return null
       }
     }
-    recordFailure(enabled)
-    return '403 5901'
+    return countAttempts(enabled)
   }
   const enabled = (): string[] => TYPES.filter((type) => s.types[type].status === 2)
   const newCode = (type: string): boolean => {
@@ -151,32 +165,24 @@ export function step (before: State, op: OpSpec, issued: string | undefined): { 
       if (code === '') return done('403 5900')
       if (record.status === 2) return done('400 5904')
       if (record.status !== 1) return done('400 5906')
-      if (s.locked) return done('403 5901')
-      const stored = record.code
-      if (stored !== null && stored.value === code && stored.attempts < MAX_ATTEMPTS) {
-        record.status = 2
-        stored.verified = true
-        commit()
-        return done('204')
-      }
-      recordFailure([type])
-      return done('403 5901')
+      if (!admit()) return done('403 5901')
+      if (!matches(type)) return done(countAttempts([type]))
+      record.status = 2
+      accept(type)
+      commit()
+      return done('204')
     }
     case 'deactivate': {
       if (code === '') return done('403 5900')
       if (record.status !== 2) return done('400 5906')
-      if (s.locked) return done('403 5901')
-      const stored = record.code
-      if (stored !== null && stored.value === code && stored.attempts < MAX_ATTEMPTS) {
-        stored.verified = true
-        commit()
-        record.status = 0
-        record.code = null
-        commit()
-        return done('204')
-      }
-      recordFailure([type])
-      return done('403 5901')
+      if (!admit()) return done('403 5901')
+      if (!matches(type)) return done(countAttempts([type]))
+      accept(type)
+      commit()
+      record.status = 0
+      record.code = null
+      commit()
+      return done('204')
     }
     case 'trigger': {
       if (record.status !== 2) return done('400 5906')

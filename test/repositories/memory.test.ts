@@ -61,9 +61,12 @@ function racyRepository (): MfaRepository {
         record.lastStep = proof.step
       }
       if (options.enable) record.status = 2
+      const counters = inner.inspectLockouts().get(principalId)
+      counters?.delete('')
+      if (options.tokenId !== null) counters?.delete(options.tokenId)
       return 'accepted'
     },
-    async recordFailure (principalId, types, options) {
+    async countAttempts (principalId, types, maxAttempts) {
       const seen = await Promise.all(types.map(async (type) => (await inner.getType(principalId, type))?.code?.attempts))
       await yieldNow()
       const blocked: string[] = []
@@ -71,10 +74,18 @@ function racyRepository (): MfaRepository {
         const code = live(principalId, type)?.code
         if (code === null || code === undefined) return
         code.attempts = (seen[i] as number) + 1
-        if (code.attempts === options.maxAttempts) blocked.push(type)
+        if (code.attempts === maxAttempts) blocked.push(type)
       })
-      const { locked } = await inner.recordFailure(principalId, [], options)
-      return { blocked, locked }
+      return blocked
+    },
+    async admit (principalId, options) {
+      // Decided on a read of the lock as it was before yielding...
+      const lockedUntil = await inner.lockedUntil(principalId)
+      await yieldNow()
+      if (options.now < lockedUntil) return { admitted: false, lockedUntil }
+      // ...then counted without looking again: a `now` moved past the current lock gets through
+      // the inner store's own check (run one call at a time, nothing moves).
+      return await inner.admit(principalId, { ...options, now: Math.max(options.now, await inner.lockedUntil(principalId)) })
     }
   }
 }
@@ -87,6 +98,8 @@ test('the suite catches a repository that is only correct one call at a time', a
     '20 simultaneous acceptCode of one time step: exactly one accepted',
     '20 simultaneous acceptCode(enable) of the right code: exactly one accepted',
     '20 simultaneous reserveSend within the cooldown: exactly one slot',
-    '50 simultaneous recordFailure calls count exactly 50'
+    '40 simultaneous admissions on two tokens: each token its own threshold, the principal the ceiling',
+    '50 simultaneous admissions: exactly `failures` admitted, one of them locking',
+    '50 simultaneous countAttempts count exactly 50'
   ])
 })

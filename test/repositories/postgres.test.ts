@@ -6,7 +6,7 @@ import { postgresRepository, type PgClient, type PgPool, type PostgresRepository
 import { repositoryConformance } from '../../lib/testing/index.js'
 import { adminClient, freshPrefix, killWhenWaiting, pgUrl, postgresAvailable } from './pg.js'
 
-const FAILURE = { now: 1, maxAttempts: 3, lockoutFailures: 3, lockoutWindow: 1000 }
+const ADMIT = { now: 1, principal: { failures: 3, duration: 1000, maxDuration: 4000 }, token: null }
 
 /** A caller-owned pool, ended (after its repositories) when the test ends. */
 function callerPool (t: Test, applicationName = 'glue-mfa-test'): pg.Pool {
@@ -63,12 +63,12 @@ if (await postgresAvailable(t)) {
       "SELECT table_name, column_name FROM information_schema.columns WHERE table_name LIKE $1 AND data_type = 'bigint' ORDER BY 1, 2",
       [`${tablePrefix}%`])
     t.same(columns.map((c) => `${c.table_name}.${c.column_name}`.slice(tablePrefix.length)), [
-      'principals.locked_until', 'principals.window_start',
+      'lockouts.last_lock', 'lockouts.locked_until',
       'types.code_expires_at', 'types.last_sent_at', 'types.last_step'
     ])
     const { rows: keys } = await admin.query(
       'SELECT tablename, indexdef FROM pg_indexes WHERE tablename LIKE $1 ORDER BY 1', [`${tablePrefix}%`])
-    t.match(keys[0].indexdef, /UNIQUE INDEX .* USING btree \(principal_id\)$/)
+    t.match(keys[0].indexdef, /UNIQUE INDEX .* USING btree \(principal_id, token_id\)$/)
     t.match(keys[1].indexdef, /UNIQUE INDEX .* USING btree \(principal_id, type\)$/)
   })
 
@@ -133,12 +133,13 @@ if (await postgresAvailable(t)) {
 
     const calls: Array<() => Promise<unknown>> = [
       () => repository.reserveSend('p', 'email', 1000, 30_000), // a transaction
-      () => repository.recordFailure('p', ['email'], FAILURE), // one statement
+      () => repository.countAttempts('p', ['email'], 3), // one statement
+      () => repository.admit('p', ADMIT), // one call of the admission function
       () => repository.getTypes('p')
     ]
     for (const call of calls) {
       await admin.query('BEGIN')
-      await admin.query(`LOCK TABLE "${tablePrefix}types" IN ACCESS EXCLUSIVE MODE`)
+      await admin.query(`LOCK TABLE "${tablePrefix}types", "${tablePrefix}lockouts" IN ACCESS EXCLUSIVE MODE`)
       const failed = t.rejects(call(), /terminat/)
       await killWhenWaiting(admin, name, 'Lock')
       await failed
@@ -147,6 +148,9 @@ if (await postgresAvailable(t)) {
     t.same((await repository.getType('p', 'email'))?.lastSentAt, null, 'the killed transaction left nothing behind')
     t.equal(await repository.reserveSend('p', 'email', 1000, 30_000), 0, 'the next call works')
     t.equal(await repository.lockedUntil('p'), 0)
+    t.equal((await repository.getType('p', 'email'))?.code, null)
+    t.same(await repository.admit('p', ADMIT), { admitted: true, locked: false }, 'the killed admission counted nothing')
+    t.same(await repository.admit('p', ADMIT), { admitted: true, locked: false })
   })
 
   t.test('an idle connection the server closed does not crash the process or the next call', async (t) => {

@@ -58,7 +58,7 @@ const sentTo = (apps: TestApp[], who: string): number => apps.flatMap((s) => s.o
 
 export async function restartDurability (t: Test, open: OpenRepository): Promise<void> {
   const clock = new TestClock()
-  const options = { principalLockout: { failures: 5, window: 15 * MINUTE } }
+  const options = { principalLockout: { failures: 5, duration: 15 * MINUTE } }
   const snapshot = async (): Promise<unknown> => {
     const repository = open()
     const state = await Promise.all(['alice', 'bob', 'carol'].map(async (who) =>
@@ -99,7 +99,7 @@ async function twoInstances (t: Test, open: OpenRepository, overrides: Partial<G
 
 export function concurrency (t: Test, open: OpenRepository): void {
   t.test('50 simultaneous wrong codes: 50 failures counted, never a success, blocked after maxAttempts', async (t) => {
-    const [a, b, clock] = await twoInstances(t, open, { principalLockout: { failures: 50, window: 15 * MINUTE } })
+    const [a, b, clock] = await twoInstances(t, open, { principalLockout: { failures: 50, duration: 15 * MINUTE } })
     t.equal((await activate(a, 'dave')).statusCode, 204)
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => verify(i % 2 === 0 ? a : b, 'dave', WRONG)))
     t.same(tally(responses.map(glue)), { '403 5901': 50 })

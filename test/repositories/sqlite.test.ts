@@ -56,7 +56,7 @@ test('a file it opens is in WAL mode, has both tables and is closed by close()',
   t.teardown(() => check.close())
   t.equal(check.pragma('journal_mode', { simple: true }), 'wal')
   const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()
-  t.same(tables, ['glue_mfa_principals', 'glue_mfa_types'])
+  t.same(tables, ['glue_mfa_lockouts', 'glue_mfa_types'])
   const plan = check.prepare("EXPLAIN QUERY PLAN SELECT * FROM glue_mfa_types WHERE principal_id = 'p'").all() as Array<{ detail: string }>
   t.match(plan[0].detail, /SEARCH .* USING PRIMARY KEY/, 'lookups by principal use the primary key')
 
@@ -151,7 +151,9 @@ test('a read-only connection reads the store and fails every write', async (t) =
   t.equal((await reader.getType('p', 'email'))?.status, 1)
   await t.rejects(reader.disable('p', 'email'), { code: 'SQLITE_READONLY' })
   await t.rejects(reader.reserveSend('p', 'email', 1, 0), { code: 'SQLITE_READONLY' })
-  await t.rejects(reader.recordFailure('p', ['email'], { now: 1, maxAttempts: 3, lockoutFailures: 3, lockoutWindow: 1000 }), { code: 'SQLITE_READONLY' })
+  const rule = { failures: 3, duration: 1000, maxDuration: 1000 }
+  await t.rejects(reader.admit('p', { now: 1, principal: rule, token: null }), { code: 'SQLITE_READONLY' })
+  await t.rejects(reader.countAttempts('p', ['email'], 3), { code: 'SQLITE_READONLY' })
   t.equal((await reader.getType('p', 'email'))?.status, 1, 'nothing changed')
 })
 
@@ -170,9 +172,10 @@ test('three processes on one file: IMMEDIATE transactions and the busy timeout k
   await Promise.all(children.map((_, i) => next(i)))
   const results = children.map((_, i) => next(i))
   for (const child of children) child.send('go')
-  const counts = await Promise.all(results) as Array<{ locked: number, slot: number }>
+  const counts = await Promise.all(results) as Array<{ admitted: number, locked: number, slot: number }>
   t.same((await Promise.all(exits)).map(([code]) => code), [0, 0, 0])
-  t.equal(counts.reduce((n, r) => n + r.locked, 0), 1, `the ${3 * rounds}th failure, and only it, locks`)
+  t.equal(counts.reduce((n, r) => n + r.admitted, 0), 2 * rounds, `${2 * rounds} of ${3 * rounds} admitted`)
+  t.equal(counts.reduce((n, r) => n + r.locked, 0), 1, `the ${2 * rounds}th admission, and only it, locks`)
   t.equal(counts.filter((r) => r.slot === 0).length, 1, 'one send slot')
   const repository = sqliteRepository({ filename })
   t.teardown(() => repository.close?.())
