@@ -1,9 +1,9 @@
-// Attacks as an attacker would run them (issue 12, item 5): a stolen token, N guesses of a
-// code sent as one burst over real sockets (burst.ts: every request on its own connection,
-// the final bytes of all of them released at the same moment), the right code among them at
-// the start, in the middle or at the end. Against the memory store, SQLite (one process, and
-// two processes on one file), PostgreSQL (one instance, and two on one database, the requests
-// split between them); at step-up after a grace use, verify, deactivate and TOTP step-up.
+// The attacks of the burst tests (burst-local.hardening.ts: memory and SQLite;
+// burst-pg.hardening.ts: PostgreSQL), as an attacker would run them (issue 12, item 5): a
+// stolen token, N guesses of a code sent as one burst over real sockets (burst.ts: every request
+// on its own connection, the final bytes of all of them released at the same moment), the right
+// code among them at the start, in the middle or at the end; at step-up after a grace use,
+// verify, deactivate and TOTP step-up. On two instances the requests alternate between them.
 //
 // What must hold, whatever the concurrency (design note of issue 12):
 // - the guesses evaluated (admitted, compared, wrong: `code.rejected` events) stay within the
@@ -21,33 +21,26 @@
 //
 //   MFA_BURST_N      guesses per burst [200]
 //   MFA_BURST_BIG_N  guesses of the one big burst (PostgreSQL, two instances, step-up) [1000]
-import t, { type Test } from 'tap'
+import type { Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createHmac, randomBytes, randomInt } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { AddressInfo } from 'node:net'
-import Fastify from 'fastify'
 import { generateSync } from 'otplib'
-import pg from 'pg'
-import { memoryRepository, type MfaEvent } from '../../lib/index.js'
+import type { MfaEvent } from '../../lib/index.js'
 import { JWT_SECRET } from '../helpers.js'
-import { pgUrl, postgresAvailable, runSql } from '../repositories/pg.js'
-import { ADMIT_DESIGN, BurstLedger, buildBurstApp, FAILURES, lockoutOption } from './burst-app.js'
+import { ADMIT_DESIGN, FAILURES, lockoutOption } from './burst-app.js'
 import { burst, type BurstRequest, type BurstResponse } from './burst.js'
 
-const N = Number(process.env.MFA_BURST_N ?? 200)
-const BIG_N = Number(process.env.MFA_BURST_BIG_N ?? 1000)
+export const N = Number(process.env.MFA_BURST_N ?? 200)
+export const BIG_N = Number(process.env.MFA_BURST_BIG_N ?? 1000)
 const SERVER = fileURLToPath(new URL('./burst-server.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const JSON_API = 'application/vnd.api+json'
 
-type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up'
-type Position = 'start' | 'middle' | 'end'
+export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up'
+export type Position = 'start' | 'middle' | 'end'
 
-interface Target {
+export interface Target {
   name: string
   origins: string[]
 }
@@ -133,7 +126,7 @@ interface Attack {
   jtiTokens?: number
 }
 
-async function attack (t: Test, target: Target, { scenario, position, n, jtiTokens = 0 }: Attack): Promise<void> {
+export async function attack (t: Test, target: Target, { scenario, position, n, jtiTokens = 0 }: Attack): Promise<void> {
   const principal = `${target.name}-${scenario}-${position}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
   const setupToken = sign(principal)
   const [origin] = target.origins
@@ -226,19 +219,8 @@ async function attack (t: Test, target: Target, { scenario, position, n, jtiToke
   if (scenario === 'step-up' || scenario === 'totp step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
 }
 
-async function pgReachable (): Promise<boolean> {
-  const client = new pg.Client({ connectionString: pgUrl(), connectionTimeoutMillis: 5000 })
-  try {
-    await client.connect()
-    await client.end()
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** A burst server in a child process (burst-server.ts); killed when `t` ends. */
-async function startChild (t: Test, env: Record<string, string>): Promise<string> {
+export async function startChild (t: Test, env: Record<string, string>): Promise<string> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
   delete childEnv.NODE_OPTIONS // tap's own loaders are not the child's business
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { cwd: ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -259,7 +241,7 @@ async function startChild (t: Test, env: Record<string, string>): Promise<string
 const POSITIONS: Position[] = ['start', 'middle', 'end']
 const SCENARIOS: Scenario[] = ['step-up', 'verify', 'deactivate', 'totp step-up']
 
-async function attackAll (t: Test, target: Target, big = false): Promise<void> {
+export async function attackAll (t: Test, target: Target, big = false): Promise<void> {
   for (const scenario of SCENARIOS) {
     for (const position of POSITIONS) {
       const n = big && scenario === 'step-up' && position === 'end' ? BIG_N : N
@@ -268,76 +250,7 @@ async function attackAll (t: Test, target: Target, big = false): Promise<void> {
   }
 }
 
-t.comment(`lockout ${JSON.stringify(lockoutOption())}; ${ADMIT_DESIGN ? 'admit-then-compare repositories: evaluated = code.rejected events' : 'repositories before issue 12: evaluated = recordFailure calls'}`)
-
-// The server processes start now, while the first tests run (tsx takes a while to start).
-const dir = mkdtempSync(join(tmpdir(), 'glue-mfa-burst-'))
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const sqliteEnv = { MFA_BURST_SQLITE_FILE: join(dir, 'mfa.db') }
-const sqliteServers = Promise.all([startChild(t, sqliteEnv), startChild(t, sqliteEnv)])
-const prefix = `mfa_burst_${randomBytes(5).toString('hex')}_`
-const pgEnv = (instance: number): Record<string, string> => ({ MFA_BURST_PG_URL: pgUrl({ application_name: `glue-mfa-burst-${instance}` }), MFA_BURST_PG_PREFIX: prefix })
-const pgServers = pgReachable().then(async (up) => {
-  if (!up) return []
-  t.teardown(() => runSql(`DROP TABLE IF EXISTS "${prefix}types", "${prefix}principals", "${prefix}lockouts"`))
-  return await Promise.all([startChild(t, pgEnv(0)), startChild(t, pgEnv(1))])
-})
-// Awaited by their tests; a failure to start is theirs, not an unhandled rejection.
-sqliteServers.catch(() => {})
-pgServers.catch(() => {})
-
-t.test('the driver releases a burst together', async (t) => {
-  // A plain server whose requests wait, once their body is complete, until all N have come
-  // (or 5 s passed): all in flight at once, and how far apart they came.
-  const app = Fastify({ logger: false })
-  const arrivals: number[] = []
-  let release = (): void => {}
-  const all = new Promise<void>((resolve) => { release = resolve })
-  app.post('/probe', async () => {
-    arrivals.push(performance.now())
-    if (arrivals.length === N) release()
-    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 5000))])
-    return { ok: true }
-  })
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0, backlog: 2048 })
-  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const { responses, releaseMs } = await burst(Array.from({ length: N }, (_, i) => ({
-    origin, method: 'POST', path: '/probe', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ i })
-  })))
-  t.equal(responses.filter((res) => res.status === 200 && res.body === '{"ok":true}').length, N, `${N} answers`)
-  const spread = Math.round(Math.max(...arrivals) - Math.min(...arrivals))
-  t.ok(arrivals.length === N && spread < 5000, `all ${N} were in flight at once; the final bytes went out in ${releaseMs} ms, ` +
-    `the handlers started within ${spread} ms`)
-  await t.rejects(burst([{ origin: 'http://192.0.2.1:80', method: 'GET', path: '/' }]), /loopback/, 'loopback only')
-})
-
-t.test('memory store, one app', async (t) => {
-  const app = await buildBurstApp(memoryRepository(), new BurstLedger())
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0, backlog: 2048 })
-  const target = { name: 'memory', origins: [`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`] }
-  await attackAll(t, target)
-  await t.test(`step-up, ${N} guesses over two tokens with a jti, the right code at the end`, async (t) => {
-    await attack(t, target, { scenario: 'step-up', position: 'end', n: N, jtiTokens: 2 })
-  })
-})
-
-t.test('SQLite', async (t) => {
-  const [first, second] = await sqliteServers
-  await t.test('one process', async (t) => { await attackAll(t, { name: 'sqlite-1', origins: [first] }) })
-  await t.test('two processes on one file', async (t) => { await attackAll(t, { name: 'sqlite-2', origins: [first, second] }) })
-})
-
-t.test('PostgreSQL', async (t) => {
-  if (!(await postgresAvailable(t))) return
-  const [first, second] = await pgServers
-  await t.test('one instance', async (t) => { await attackAll(t, { name: 'pg-1', origins: [first] }) })
-  await t.test('two instances on one database', async (t) => {
-    const target = { name: 'pg-2', origins: [first, second] }
-    await attackAll(t, target, true)
-    await t.test(`step-up, ${N} guesses over two tokens with a jti, the right code at the end`, async (t) => {
-      await attack(t, target, { scenario: 'step-up', position: 'end', n: N, jtiTokens: 2 })
-    })
-  })
-})
+/** What the file runs with, for its first comment. */
+export function runsWith (): string {
+  return `lockout ${JSON.stringify(lockoutOption())}; ${ADMIT_DESIGN ? 'admit-then-compare repositories: evaluated = code.rejected events' : 'repositories before issue 12: evaluated = recordFailure calls'}`
+}
