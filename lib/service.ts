@@ -92,12 +92,15 @@ export class MfaService {
 
     const previous = record?.lastSentAt ?? null
     await this.#reserveSend(principal.id, type, now)
-    if (!(await this.#repository.beginActivation(principal.id, type, null))) {
-      await this.#repository.releaseSend(principal.id, type, now, previous)
-      throw new MfaErrors.TypeAlreadyActivated()
-    }
+    const sent = await this.#send(log, principal, provider)
+    // One atomic step: pending, with the code just sent (none when delivery failed). A store
+    // that fails here leaves the type as it was, and the send slot is given back.
+    const begun = await this.#holdingSlot(principal.id, type, now, previous, async () => await this.#repository.beginActivation(principal.id, type, null, sent))
+    if (!begun || sent === null) await this.#repository.releaseSend(principal.id, type, now, previous)
+    if (!begun) throw new MfaErrors.TypeAlreadyActivated()
     if (!wasPending) this.#emit(log, 'type.pending', principal.id, type)
-    await this.#deliver(log, principal, provider, now, previous)
+    if (sent === null) throw this.#sendFailed(log, principal.id, type)
+    this.#emit(log, 'code.sent', principal.id, type)
     return null
   }
 
@@ -154,7 +157,13 @@ export class MfaService {
     if (provider.kind === 'computed') return
     const now = this.#options.clock()
     await this.#reserveSend(principal.id, type, now)
-    await this.#deliver(log, principal, provider, now, record.lastSentAt)
+    const sent = await this.#send(log, principal, provider)
+    if (sent === null) {
+      await this.#repository.releaseSend(principal.id, type, now, record.lastSentAt)
+      throw this.#sendFailed(log, principal.id, type)
+    }
+    await this.#holdingSlot(principal.id, type, now, record.lastSentAt, async () => { await this.#repository.storeCode(principal.id, type, sent) })
+    this.#emit(log, 'code.sent', principal.id, type)
   }
 
   /**
@@ -254,32 +263,48 @@ export class MfaService {
     if (freeAt !== 0) throw tooManyCodes(freeAt - now)
   }
 
-  /** Sends a fresh code; stores its hash only once the provider took it (5910 otherwise). */
-  async #deliver (log: FastifyBaseLogger, principal: Principal, provider: DeliveredCodeProvider, reservedAt: number, previous: number | null): Promise<void> {
+  /**
+   * Sends a fresh code through the provider; answers what is stored of it (its hash and
+   * expiry), or null when the provider failed (logged by the error's name and code only: a
+   * message may quote the code in any spelling, "6 4 7 7 3 3").
+   */
+  async #send (log: FastifyBaseLogger, principal: Principal, provider: DeliveredCodeProvider): Promise<{ hash: string, expiresAt: number } | null> {
     const { type } = provider
     const code = generateCode(this.#options.codeLength)
     try {
       await provider.send({ principal, type, code })
     } catch (err) {
-      // A provider's message may quote what it failed to send: the code never reaches the log.
-      const message = String((err as Error)?.message).replaceAll(code, '[code]')
-      log.warn({ err: { message }, type }, 'fastify-glue-mfa: code delivery failed')
-      await this.#repository.releaseSend(principal.id, type, reservedAt, previous)
-      this.#emit(log, 'code.send_failed', principal.id, type)
-      throw new MfaErrors.SendFailed()
+      log.warn({ err: describeError(err), type }, 'fastify-glue-mfa: code delivery failed')
+      return null
     }
+    return { hash: this.#keys.hash(principal.id, type, code), expiresAt: this.#options.clock() + this.#options.codeTtl }
+  }
+
+  #sendFailed (log: FastifyBaseLogger, principalId: string, type: string): Error {
+    this.#emit(log, 'code.send_failed', principalId, type)
+    return new MfaErrors.SendFailed()
+  }
+
+  /**
+   * A store step made after the send slot was taken: when it fails, the slot is given back (so
+   * asking again works at once) before the error is answered. Giving it back may fail too when
+   * the store is down; the step's own error is the one answered.
+   */
+  async #holdingSlot<T> (principalId: string, type: string, reservedAt: number, previous: number | null, step: () => Promise<T>): Promise<T> {
     try {
-      await this.#repository.storeCode(principal.id, type, {
-        hash: this.#keys.hash(principal.id, type, code),
-        expiresAt: this.#options.clock() + this.#options.codeTtl
-      })
+      return await step()
     } catch (err) {
-      // Sent but not stored (the request answers 500): the slot goes back, so asking again works.
-      await this.#repository.releaseSend(principal.id, type, reservedAt, previous)
+      await this.#repository.releaseSend(principalId, type, reservedAt, previous).catch(() => {})
       throw err
     }
-    this.#emit(log, 'code.sent', principal.id, type)
   }
+}
+
+/** What may be logged of an error thrown by a provider: its class name and its code, if any. */
+function describeError (err: unknown): { name: string, code?: string } {
+  const name = typeof (err as Error | null)?.name === 'string' ? (err as Error).name : typeof err
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' || typeof code === 'number' ? { name, code: String(code) } : { name }
 }
 
 function enabledRecords (records: TypeRecord[]): TypeRecord[] {

@@ -240,8 +240,28 @@ test('activate racing a verify that enabled the type answers 5904 and gives the 
   const s = await buildApp({ repository: { ...inner, beginActivation: async () => false } })
   t.teardown(() => s.app.close())
   expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5904')
-  t.equal(s.outbox.messages.length, 0)
+  t.equal(s.outbox.messages.length, 1, 'the code goes out before the one atomic write that makes the type pending with it')
   t.equal((await inner.getType('customer-1', 'email'))?.lastSentAt, null, 'the slot is free again')
+})
+
+test('a store failing while activating leaves the type as it was and gives the send slot back', async (t) => {
+  const inner = memoryRepository()
+  let failing = false
+  const s = await buildApp({ repository: { ...inner, beginActivation: async (...args) => { if (failing) throw new Error('disk full'); return await inner.beginActivation(...args) } } })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  failing = true
+  expectError(t, await post(s.app, ACTIVATE, tok), 500, undefined, 'Internal server error.')
+  t.same(statuses(await list(s.app, tok)), { email: 0 }, 'a disabled type stays disabled')
+  t.equal((await inner.getType('customer-1', 'email'))?.lastSentAt, null, 'the slot is free again')
+  failing = false
+  t.equal((await post(s.app, ACTIVATE, tok)).statusCode, 204, 'asking again works at once')
+  const first = s.outbox.last()
+  s.clock.advance(COOLDOWN)
+  failing = true
+  expectError(t, await post(s.app, ACTIVATE, tok), 500, undefined, 'Internal server error.')
+  failing = false
+  t.equal((await post(s.app, VERIFY, tok, { code: first })).statusCode, 204, 'a pending type keeps its code: the failed activation changed nothing')
 })
 
 test('an onEvent sink that throws is logged and changes nothing', async (t) => {
@@ -269,10 +289,18 @@ test('a code sent but not stored (store failure) answers 500 and gives the send 
   t.equal((await post(s.app, TRIGGER, tok)).statusCode, 204, 'asking again works at once')
 })
 
-test('a provider error quoting the code is logged without it', async (t) => {
+test('a provider error is logged by name and code only: its message may quote the code in any spelling', async (t) => {
   const logs = new LogCapture()
-  const s = await buildApp({ providers: [emailProvider({ send: ({ code }) => { throw new Error(`relay refused message with ${code}`) } })] }, undefined, logs)
+  let spaced = ''
+  const send = ({ code }: { code: string }): void => {
+    spaced = code.split('').join(' ')
+    throw Object.assign(new TypeError(`relay refused message with ${spaced}`), { code: 'EENVELOPE' })
+  }
+  const s = await buildApp({ providers: [emailProvider({ send }), emailProvider({ type: 'sms', send: () => { throw 'a bare string' } })] }, undefined, logs) // eslint-disable-line no-throw-literal
   t.teardown(() => s.app.close())
   expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5910')
-  t.ok(logs.lines.some((l) => l.includes('relay refused message with [code]')), 'the message is kept, the code is not')
+  expectError(t, await post(s.app, ACTIVATE, s.token(), { type: 'sms' }), 400, '5910')
+  const failures = logs.lines.filter((l) => l.includes('code delivery failed')).map((l) => JSON.parse(l).err)
+  t.same(failures, [{ name: 'TypeError', code: 'EENVELOPE' }, { name: 'string' }])
+  t.notOk(logs.lines.some((l) => l.includes(spaced) || l.includes('relay refused')), 'no message, no spaced-out code')
 })

@@ -3,11 +3,20 @@ import { lockoutStep, type LockoutCounter } from './lockout.js'
 import type { AcceptOptions, AcceptResult, Admission, AdmitOptions, CodeProof, MfaRepository, TypeRecord } from './types.js'
 
 const UNLOCKED: LockoutCounter = { failures: 0, lockedUntil: 0, lastLock: 0 }
+/** How long a disabled type is kept after its last change: longer than any send slot (`resendCooldown` ≤ 24 h). */
+const KEEP_DISABLED = 24 * 3_600_000
+/** How often (in the `now` the plugin passes) records that no longer matter are swept. */
+const SWEEP_INTERVAL = 60_000
 
 /**
  * An in-process repository for tests and single-process demos. Each method runs to
  * completion without awaiting, so on one event loop every change is atomic, with the
  * same semantics as the SQL repositories.
+ *
+ * It forgets what no longer matters, so a long-running process stays flat: at most once a
+ * minute (by the plugin's clock) it drops disabled types with no live code that have not
+ * changed for 24 h, and principals left with nothing. Enabled and pending types are kept, and
+ * so is a lockout count until an accepted code resets it (the escalating lockout needs it).
  */
 export function memoryRepository (): MfaRepository & {
   /** For tests: the stored records, by principal and type. */
@@ -19,7 +28,17 @@ export function memoryRepository (): MfaRepository & {
   // Per principal: the principal-wide counter under '', each token's under its id.
   const counters = new Map<string, Map<string, LockoutCounter>>()
 
+  // The latest `now` the plugin passed, and when each record last changed by it.
+  let latest = -Infinity
+  const changedAt = new WeakMap<TypeRecord, number>()
+
   function record (principalId: string, type: string): TypeRecord {
+    const found = existingOrNew(principalId, type)
+    changedAt.set(found, latest)
+    return found
+  }
+
+  function existingOrNew (principalId: string, type: string): TypeRecord {
     let types = principals.get(principalId)
     if (types === undefined) {
       types = new Map()
@@ -31,6 +50,23 @@ export function memoryRepository (): MfaRepository & {
       types.set(type, found)
     }
     return found
+  }
+
+  let lastSweep = -Infinity
+  function sweep (now: number): void {
+    if (now > latest) latest = now
+    if (now - lastSweep < SWEEP_INTERVAL) return
+    lastSweep = now
+    for (const [principalId, types] of principals) {
+      for (const [type, found] of types) {
+        if (found.status !== MFA_STATUS.DISABLED || (found.code !== null && found.code.expiresAt > now)) continue
+        const changed = changedAt.get(found) ?? -Infinity
+        // Changed before the repository learnt the time: it starts counting now.
+        if (changed === -Infinity) changedAt.set(found, now)
+        else if (changed + KEEP_DISABLED <= now) types.delete(type)
+      }
+      if (types.size === 0) principals.delete(principalId)
+    }
   }
 
   function existing (principalId: string, type: string): TypeRecord | undefined {
@@ -63,6 +99,7 @@ export function memoryRepository (): MfaRepository & {
 
     async admit (principalId: string, options: AdmitOptions): Promise<Admission> {
       const { now, token } = options
+      sweep(now)
       let own = counters.get(principalId)
       const principal = own?.get('') ?? UNLOCKED
       const tokenCounter = token === null ? UNLOCKED : own?.get(token.id) ?? UNLOCKED
@@ -83,17 +120,18 @@ export function memoryRepository (): MfaRepository & {
       return { admitted: true, locked }
     },
 
-    async beginActivation (principalId, type, secret) {
+    async beginActivation (principalId, type, secret, code = null) {
       const found = record(principalId, type)
       if (found.status === MFA_STATUS.ENABLED) return false
       found.status = MFA_STATUS.PENDING
-      found.code = null
+      found.code = code === null ? null : { hash: code.hash, expiresAt: code.expiresAt, attempts: 0, verified: false }
       found.secret = secret
       found.lastStep = null
       return true
     },
 
     async reserveSend (principalId, type, now, cooldown) {
+      sweep(now)
       const found = record(principalId, type)
       if (found.lastSentAt !== null && now < found.lastSentAt + cooldown) return found.lastSentAt + cooldown
       found.lastSentAt = now
@@ -148,6 +186,7 @@ export function memoryRepository (): MfaRepository & {
       found.code = null
       found.secret = null
       found.lastStep = null
+      changedAt.set(found, latest)
       return true
     },
 

@@ -194,9 +194,10 @@ function statements (prefix: string) {
     lockedUntil: `SELECT locked_until FROM ${lockouts} WHERE principal_id = $1 AND token_id = ''`,
     admit: `SELECT * FROM ${admit}($1, $2, $3::bigint, $4::bigint[], $5::bigint[])`,
     beginActivation: `
-      INSERT INTO ${types} AS t (principal_id, type, status, secret) VALUES ($1, $2, ${PENDING}, $3)
-      ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = NULL, code_expires_at = NULL,
-        code_attempts = 0, code_verified = FALSE, secret = excluded.secret, last_step = NULL
+      INSERT INTO ${types} AS t (principal_id, type, status, secret, code_hash, code_expires_at)
+      VALUES ($1, $2, ${PENDING}, $3, $4, $5::bigint)
+      ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = excluded.code_hash,
+        code_expires_at = excluded.code_expires_at, code_attempts = 0, code_verified = FALSE, secret = excluded.secret, last_step = NULL
       WHERE t.status <> ${ENABLED}
       RETURNING 1`,
     // Locks the row even when the slot is refused, so the follow-up read is stable.
@@ -342,8 +343,8 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       return row === undefined ? 0 : Number(row.locked_until)
     },
 
-    async beginActivation (principalId, type, secret) {
-      return (await query(sql.beginActivation, [principalId, type, secret])).length > 0
+    async beginActivation (principalId, type, secret, code = null) {
+      return (await query(sql.beginActivation, [principalId, type, secret, code?.hash ?? null, code?.expiresAt ?? null])).length > 0
     },
 
     async reserveSend (principalId, type, now, cooldown) {

@@ -133,9 +133,10 @@ function prepare (db: SqliteDatabase, prefix: string) {
       UPDATE ${types} SET code_attempts = code_attempts + 1 WHERE ${key} AND code_hash IS NOT NULL
       RETURNING code_attempts`),
     beginActivation: db.prepare(`
-      INSERT INTO ${types} AS t (principal_id, type, status, secret) VALUES (@principalId, @type, ${PENDING}, @secret)
-      ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = NULL, code_expires_at = NULL,
-        code_attempts = 0, code_verified = 0, secret = excluded.secret, last_step = NULL
+      INSERT INTO ${types} AS t (principal_id, type, status, secret, code_hash, code_expires_at)
+      VALUES (@principalId, @type, ${PENDING}, @secret, @hash, @expiresAt)
+      ON CONFLICT (principal_id, type) DO UPDATE SET status = ${PENDING}, code_hash = excluded.code_hash,
+        code_expires_at = excluded.code_expires_at, code_attempts = 0, code_verified = 0, secret = excluded.secret, last_step = NULL
       WHERE t.status <> ${ENABLED}
       RETURNING 1`),
     reserveSend: db.prepare(`
@@ -275,8 +276,8 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
       return (await store()).admitTx(principalId, options)
     },
 
-    async beginActivation (principalId, type, secret) {
-      return (await store()).beginActivation.get({ principalId, type, secret }) !== undefined
+    async beginActivation (principalId, type, secret, code = null) {
+      return (await store()).beginActivation.get({ principalId, type, secret, hash: code?.hash ?? null, expiresAt: code?.expiresAt ?? null }) !== undefined
     },
 
     async reserveSend (principalId, type, now, cooldown) {

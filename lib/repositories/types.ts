@@ -108,10 +108,11 @@ export interface MfaRepository {
    */
   admit: (principalId: string, options: AdmitOptions) => Promise<Admission>
   /**
-   * Disabled or pending → pending, dropping any code and setting `secret` (null for delivered
-   * types). False, changing nothing, when the type is enabled.
+   * Disabled or pending → pending, in one atomic step: `secret` set (null for delivered types)
+   * and `code` made the newest code (attempts 0, not verified), or no code when it is null or
+   * absent. False, changing nothing, when the type is enabled.
    */
-  beginActivation: (principalId: string, type: string, secret: string | null) => Promise<boolean>
+  beginActivation: (principalId: string, type: string, secret: string | null, code?: { hash: string, expiresAt: number } | null) => Promise<boolean>
   /**
    * Takes the send slot when no code was sent within `cooldown` before `now`: sets
    * `lastSentAt = now` and answers 0. Otherwise changes nothing and answers the epoch ms at

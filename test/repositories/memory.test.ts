@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { lockoutStep } from '../../lib/repositories/lockout.js'
 import { memoryRepository } from '../../lib/repositories/memory.js'
 import type { MfaRepository } from '../../lib/repositories/types.js'
 import { repositoryConformance } from '../../lib/testing/index.js'
@@ -79,13 +80,20 @@ function racyRepository (): MfaRepository {
       return blocked
     },
     async admit (principalId, options) {
-      // Decided on a read of the lock as it was before yielding...
-      const lockedUntil = await inner.lockedUntil(principalId)
+      // Decided on a read of the locks as they were before yielding...
+      const tokenLock = options.token === null ? 0 : inner.inspectLockouts().get(principalId)?.get(options.token.id)?.lockedUntil ?? 0
+      const lockedUntil = Math.max(await inner.lockedUntil(principalId), tokenLock)
       await yieldNow()
       if (options.now < lockedUntil) return { admitted: false, lockedUntil }
-      // ...then counted without looking again: a `now` moved past the current lock gets through
-      // the inner store's own check (run one call at a time, nothing moves).
-      return await inner.admit(principalId, { ...options, now: Math.max(options.now, await inner.lockedUntil(principalId)) })
+      // ...then counted without looking again.
+      const counters = inner.inspectLockouts().get(principalId) ?? new Map()
+      inner.inspectLockouts().set(principalId, counters)
+      const { locked, ...next } = lockoutStep(counters.get('') ?? { failures: 0, lockedUntil: 0, lastLock: 0 }, options.principal, options.now)
+      counters.set('', next)
+      if (options.token === null) return { admitted: true, locked }
+      const own = lockoutStep(counters.get(options.token.id) ?? { failures: 0, lockedUntil: 0, lastLock: 0 }, options.token.rule, options.now)
+      counters.set(options.token.id, { failures: own.failures, lockedUntil: own.lockedUntil, lastLock: own.lastLock })
+      return { admitted: true, locked: locked || own.locked }
     }
   }
 }
@@ -102,4 +110,34 @@ test('the suite catches a repository that is only correct one call at a time', a
     '50 simultaneous admissions: exactly `failures` admitted, one of them locking',
     '50 simultaneous countAttempts count exactly 50'
   ])
+})
+
+test('memoryRepository forgets what no longer matters: 100,000 principals who came and went leave nothing behind', async (t) => {
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const heap = (): number => { gc(); gc(); return process.memoryUsage().heapUsed }
+  const repository = memoryRepository()
+  const now = 1_767_225_600_000
+  const before = heap()
+  // Each one activated email (a code and a send slot), then deactivated it; one keeps email enabled.
+  for (let i = 0; i < 100_000; i++) {
+    const p = `gone-${i}`
+    await repository.reserveSend(p, 'email', now, 30_000)
+    await repository.beginActivation(p, 'email', null, { hash: 'a'.repeat(64), expiresAt: now + 1_800_000 })
+    await repository.disable(p, 'email')
+  }
+  await repository.beginActivation('stays', 'email', null, { hash: 'b'.repeat(64), expiresAt: now + 1_800_000 })
+  await repository.acceptCode('stays', 'email', { hash: 'b'.repeat(64) }, { now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+  await repository.admit('locked-out', { now, principal: { failures: 5, duration: 1000, maxDuration: 1000 }, token: null })
+  const full = heap()
+  t.equal(repository.inspect().size, 100_001)
+  // A day later (send slots can last 24 h), the next write sweeps.
+  await repository.admit('someone', { now: now + 24 * 3_600_000, principal: { failures: 5, duration: 1000, maxDuration: 1000 }, token: null })
+  const swept = heap()
+  t.same([...repository.inspect().keys()], ['stays'], 'only the enabled type is kept')
+  t.same([...repository.inspectLockouts().keys()].sort(), ['locked-out', 'someone'], 'and the lockout counts, which only an accepted code resets')
+  t.comment(`heap: ${((full - before) / 1048576).toFixed(1)} MiB with 100,000 gone principals, ${((swept - before) / 1048576).toFixed(1)} MiB after the sweep`)
+  t.ok(swept - before < (full - before) / 4, 'the heap is back near where it started')
 })
