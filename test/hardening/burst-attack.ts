@@ -1,0 +1,256 @@
+// The attacks of the burst tests (burst-local.hardening.ts: memory and SQLite;
+// burst-pg.hardening.ts: PostgreSQL), as an attacker would run them (issue 12, item 5): a
+// stolen token, N guesses of a code sent as one burst over real sockets (burst.ts: every request
+// on its own connection, the final bytes of all of them released at the same moment), the right
+// code among them at the start, in the middle or at the end; at step-up after a grace use,
+// verify, deactivate and TOTP step-up. On two instances the requests alternate between them.
+//
+// What must hold, whatever the concurrency (design note of issue 12):
+// - the guesses evaluated (admitted, compared, wrong: `code.rejected` events) stay within the
+//   lockout rule: `failures` per lock on the principal's counter for tokens without a jti; with
+//   a jti, `failures` per token and 3 × `failures` on the principal. An accepted code resets the
+//   counters, so when the right code passes, one more lock's worth may follow it.
+// - only the right code can pass, at most once; every other answer is 403 5901 (or, once the
+//   right code changed the state, the state's own answer: 5904 after verify, 5906 after
+//   deactivate); no 5xx, every request answered;
+// - what the right code would have changed is changed only if it passed.
+//
+// Before issue 12's design (no `admit` in the repositories), `code.rejected` also counted the
+// refusals of a locked principal; there the evaluated guesses are the repository's
+// `recordFailure` calls (one per compared wrong code), counted by burst-app.ts.
+//
+//   MFA_BURST_N      guesses per burst [200]
+//   MFA_BURST_BIG_N  guesses of the one big burst (PostgreSQL, two instances, step-up) [1000]
+import type { Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { createHmac, randomBytes, randomInt } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { generateSync } from 'otplib'
+import type { MfaEvent } from '../../lib/index.js'
+import { JWT_SECRET } from '../helpers.js'
+import { ADMIT_DESIGN, FAILURES, lockoutOption } from './burst-app.js'
+import { burst, type BurstRequest, type BurstResponse } from './burst.js'
+
+export const N = Number(process.env.MFA_BURST_N ?? 200)
+export const BIG_N = Number(process.env.MFA_BURST_BIG_N ?? 1000)
+const SERVER = fileURLToPath(new URL('./burst-server.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const JSON_API = 'application/vnd.api+json'
+
+export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up'
+export type Position = 'start' | 'middle' | 'end'
+
+export interface Target {
+  name: string
+  origins: string[]
+}
+
+/** An HS256 token as @fastify/jwt signs them (the servers may be other processes). */
+function sign (sub: string, jti?: string): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const claims = { sub, iat: Math.floor(Date.now() / 1000), ...(jti === undefined ? {} : { jti }) }
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`
+  return `${unsigned}.${createHmac('sha256', JWT_SECRET).update(unsigned).digest('base64url')}`
+}
+
+/** One request of the setup, by fetch. */
+async function call (origin: string, method: string, path: string, token: string, options: { code?: string, type?: string } = {}): Promise<{ status: number, json: any }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` }
+  if (options.code !== undefined) headers['x-mfa-code'] = options.code
+  let body: string | undefined
+  if (method !== 'GET') {
+    headers['content-type'] = path.startsWith('/carts') ? 'application/json' : JSON_API
+    body = JSON.stringify(path.startsWith('/carts') ? { data: {} } : { data: { type: path.slice(1), attributes: { type: options.type ?? 'email' } } })
+  }
+  const res = await fetch(origin + path, { method, headers, body, signal: AbortSignal.timeout(10_000) })
+  const text = await res.text()
+  return { status: res.status, json: text === '' ? null : JSON.parse(text) }
+}
+
+async function expectStatus (origin: string, method: string, path: string, token: string, status: number, options: { code?: string, type?: string } = {}): Promise<any> {
+  const res = await call(origin, method, path, token, options)
+  if (res.status !== status) throw new Error(`setup: ${method} ${path} answered ${res.status} (wanted ${status}): ${JSON.stringify(res.json)}`)
+  return res.json
+}
+
+async function lastCode (origin: string, principal: string): Promise<string> {
+  const res = await fetch(`${origin}/burst-test/codes?principal=${encodeURIComponent(principal)}`)
+  const codes = await res.json() as string[]
+  if (codes.length === 0) throw new Error(`no code was sent to ${principal}`)
+  return codes[codes.length - 1]
+}
+
+/** The principal's events and repository calls, over every instance of the target. */
+async function ledger (target: Target, principal: string): Promise<{ events: MfaEvent[], calls: Record<string, number> }> {
+  const events: MfaEvent[] = []
+  const calls: Record<string, number> = {}
+  for (const origin of target.origins) {
+    const res = await fetch(`${origin}/burst-test/events?principal=${encodeURIComponent(principal)}`)
+    const got = await res.json() as { events: MfaEvent[], calls: Record<string, number> }
+    events.push(...got.events)
+    for (const [name, count] of Object.entries(got.calls)) calls[name] = (calls[name] ?? 0) + count
+  }
+  return { events, calls }
+}
+
+async function statusOf (origin: string, token: string, type: string): Promise<number> {
+  const list = await expectStatus(origin, 'GET', '/multi-factor-auth-types', token, 200)
+  return list.data.find((d: any) => d.id === type).attributes.status
+}
+
+/** `count` distinct 6-digit codes (first digit 1-9, as issued ones), none of them in `avoid`. */
+function wrongCodes (count: number, avoid: Set<string>): string[] {
+  const codes = new Set<string>()
+  while (codes.size < count) {
+    const code = String(randomInt(100_000, 1_000_000))
+    if (!avoid.has(code)) codes.add(code)
+  }
+  return [...codes]
+}
+
+/**
+ * The most evaluated wrong guesses the rule allows in one burst (see the top). `tokens`: how
+ * many tokens with a jti the guesses were spread over (0: tokens without one).
+ */
+function allowed (tokens: number, rightPassed: boolean): number {
+  if (tokens === 0) return rightPassed ? 2 * FAILURES - 1 : FAILURES
+  const principal = 3 * FAILURES
+  return rightPassed ? Math.min(tokens * FAILURES + FAILURES - 1, 2 * principal - 1) : Math.min(tokens * FAILURES, principal)
+}
+
+interface Attack {
+  scenario: Scenario
+  position: Position
+  n: number
+  /** Tokens with a jti to spread the guesses over; 0: one token without a jti. */
+  jtiTokens?: number
+}
+
+export async function attack (t: Test, target: Target, { scenario, position, n, jtiTokens = 0 }: Attack): Promise<void> {
+  const principal = `${target.name}-${scenario}-${position}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
+  const setupToken = sign(principal)
+  const [origin] = target.origins
+  const type = scenario === 'totp step-up' ? 'totp' : 'email'
+
+  // The owner's side: what the victim did before the attack.
+  let right: string
+  const avoid = new Set<string>()
+  if (type === 'totp') {
+    const { data } = await expectStatus(origin, 'POST', '/multi-factor-auth-type-activate', setupToken, 201, { type })
+    const secret: string = data.attributes.secret
+    const step = Math.floor(Date.now() / 30_000)
+    await expectStatus(origin, 'POST', '/multi-factor-auth-type-verify', setupToken, 204, { type, code: generateSync({ secret, epoch: step * 30 }) })
+    // The next step's code: valid (window 1) and not used yet.
+    right = generateSync({ secret, epoch: (step + 1) * 30 })
+    for (let s = step - 3; s <= step + 4; s++) avoid.add(generateSync({ secret, epoch: s * 30 }))
+  } else {
+    await expectStatus(origin, 'POST', '/multi-factor-auth-type-activate', setupToken, 204)
+    right = await lastCode(origin, principal)
+    avoid.add(right)
+    if (scenario !== 'verify') await expectStatus(origin, 'POST', '/multi-factor-auth-type-verify', setupToken, 204, { code: right })
+    // A grace use: the owner passed step-up with the code once.
+    if (scenario === 'step-up') await expectStatus(origin, 'PATCH', '/carts/1', setupToken, 204, { code: right })
+  }
+  const before = await ledger(target, principal)
+
+  // The attack: n requests, the right code at `position`, spread over the instances.
+  const at = position === 'start' ? 0 : position === 'middle' ? Math.floor(n / 2) : n - 1
+  const codes = wrongCodes(n - 1, avoid)
+  codes.splice(at, 0, right)
+  const tokens = jtiTokens === 0 ? [sign(principal)] : Array.from({ length: jtiTokens }, (_, i) => sign(principal, `jti-${i}-${randomBytes(4).toString('hex')}`))
+  const path = scenario === 'verify' ? '/multi-factor-auth-type-verify' : scenario === 'deactivate' ? '/multi-factor-auth-type-deactivate' : '/carts/1'
+  const requests: BurstRequest[] = codes.map((code, i) => ({
+    origin: target.origins[i % target.origins.length],
+    method: path === '/carts/1' ? 'PATCH' : 'POST',
+    path,
+    headers: {
+      authorization: `Bearer ${tokens[i % tokens.length]}`,
+      'content-type': path === '/carts/1' ? 'application/json' : JSON_API,
+      'x-mfa-code': code
+    },
+    body: JSON.stringify(path === '/carts/1' ? { data: {} } : { data: { type: path.slice(1), attributes: { type } } })
+  }))
+  const result = await burst(requests, { timeoutMs: 30_000 })
+  const after = await ledger(target, principal)
+
+  // What the servers say they did.
+  const events = after.events.slice(before.events.length)
+  const named = (name: string): number => events.filter((e) => e.name === name).length
+  const callsOf = (name: string): number => (after.calls[name] ?? 0) - (before.calls[name] ?? 0)
+  const evaluated = ADMIT_DESIGN ? named('code.rejected') : callsOf('recordFailure')
+  const { responses } = result
+  const glueCode = (res: BurstResponse): string => {
+    try {
+      return JSON.parse(res.body).errors?.[0]?.code ?? ''
+    } catch {
+      return ''
+    }
+  }
+  const rightStatus = responses[at].status
+  const rightPassed = rightStatus >= 200 && rightStatus < 300
+  const after2xx = scenario === 'verify' ? '5904' : scenario === 'deactivate' ? '5906' : null
+  const tally: Record<string, number> = {}
+  for (const res of responses) {
+    const key = `${res.status}${glueCode(res) === '' ? '' : ' ' + glueCode(res)}`
+    tally[key] = (tally[key] ?? 0) + 1
+  }
+  const limit = allowed(jtiTokens, rightPassed)
+  t.comment(`${target.name}, ${scenario}, n=${n}, right code at ${at}${jtiTokens > 0 ? `, ${jtiTokens} tokens with a jti` : ''}: ` +
+    `right code ${rightStatus} ${glueCode(responses[at])}; evaluated wrong guesses ${evaluated} (allowed ${limit}); ` +
+    `code.rejected ${named('code.rejected')}, code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}; ` +
+    `answers ${JSON.stringify(tally)}; repository ${JSON.stringify(Object.fromEntries(Object.keys(after.calls).map((k) => [k, callsOf(k)]).filter(([, v]) => v !== 0)))}; ` +
+    `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms, ` +
+    `events within ${events.length === 0 ? 0 : Math.max(...events.map((e) => e.at)) - Math.min(...events.map((e) => e.at))} ms`)
+
+  const unanswered = responses.filter((res) => res.status === 0)
+  t.same(unanswered.slice(0, 3).map((res) => res.error), [], `every request answered (${unanswered.length} not)`)
+  const fiveXx = responses.filter((res) => res.status >= 500)
+  t.same(fiveXx.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], `no 5xx (${fiveXx.length})`)
+  const passedWrong = responses.filter((res, i) => i !== at && res.status >= 200 && res.status < 300)
+  t.equal(passedWrong.length, 0, 'no wrong code passed')
+  const odd = responses.filter((res, i) => i !== at && res.status > 0 && res.status < 500 && !(res.status === 403 && glueCode(res) === '5901') &&
+    !(rightPassed && after2xx !== null && res.status === 400 && glueCode(res) === after2xx))
+  t.same(odd.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], 'every other answer is 403 5901 (or the new state\'s own error once the right code passed)')
+  t.ok(rightPassed || (rightStatus === 403 && glueCode(responses[at]) === '5901'), `the right code answered ${rightStatus}: 2xx or 403 5901`)
+  t.ok(evaluated <= limit, `evaluated wrong guesses: ${evaluated} <= ${limit} (failures ${FAILURES}${jtiTokens > 0 ? `, ${jtiTokens} tokens with a jti` : ', tokens without a jti'}, right code ${rightPassed ? 'passed' : 'refused'})`)
+
+  if (scenario === 'verify') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 2 : 1, `email is ${rightPassed ? 'enabled' : 'still pending'}`)
+  if (scenario === 'deactivate') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 0 : 2, `email is ${rightPassed ? 'disabled' : 'still enabled'}`)
+  if (scenario === 'step-up' || scenario === 'totp step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
+}
+
+/** A burst server in a child process (burst-server.ts); killed when `t` ends. */
+export async function startChild (t: Test, env: Record<string, string>): Promise<string> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
+  delete childEnv.NODE_OPTIONS // tap's own loaders are not the child's business
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { cwd: ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const port = /^listening (\d+)$/m.exec(output)?.[1]
+    if (port !== undefined) return `http://127.0.0.1:${port}`
+    if (child.exitCode !== null) throw new Error(`the burst server exited (${child.exitCode}) before listening:\n${output}`)
+    if (Date.now() > deadline) throw new Error(`the burst server did not listen within 30 s:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const POSITIONS: Position[] = ['start', 'middle', 'end']
+const SCENARIOS: Scenario[] = ['step-up', 'verify', 'deactivate', 'totp step-up']
+
+export async function attackAll (t: Test, target: Target, big = false): Promise<void> {
+  for (const scenario of SCENARIOS) {
+    for (const position of POSITIONS) {
+      const n = big && scenario === 'step-up' && position === 'end' ? BIG_N : N
+      await t.test(`${scenario}, the right code at the ${position}, n=${n}`, async (t) => { await attack(t, target, { scenario, position, n }) })
+    }
+  }
+}
+
+/** What the file runs with, for its first comment. */
+export function runsWith (): string {
+  return `lockout ${JSON.stringify(lockoutOption())}; ${ADMIT_DESIGN ? 'admit-then-compare repositories: evaluated = code.rejected events' : 'repositories before issue 12: evaluated = recordFailure calls'}`
+}
