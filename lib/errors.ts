@@ -108,6 +108,9 @@ export function toJsonApiError (error: FastifyError, expectedType?: string): Jso
   }
   const status = errorStatus(error)
   if (status >= 500) return { status: 500, detail: 'Internal server error.' }
+  // @fastify/rate-limit's answer (the host's limit, or the `rateLimit` option's); its
+  // Retry-After header stays. No Glue code: 5911 is about codes sent, not requests.
+  if (status === 429) return { status, detail: 'Rate limit exceeded. Try again later.' }
   if (code !== undefined && fastifyDetails[code] !== undefined) return { status, detail: fastifyDetails[code] }
   return { status, detail: `${STATUS_CODES[status] ?? 'Bad Request'}.` }
 }

@@ -37,6 +37,12 @@ export interface GlueMfaOptions {
   statusFormat?: StatusFormat
   clock?: () => number
   onEvent?: (event: MfaEvent) => void
+  /**
+   * @fastify/rate-limit route options (`max`, `timeWindow`, …) for the five MFA routes, as their
+   * `config.rateLimit`; the host registers @fastify/rate-limit first. `false` exempts them from
+   * a global limit.
+   */
+  rateLimit?: Record<string, unknown> | false
 }
 
 /** Options after validation, with every default filled in. */
@@ -57,6 +63,7 @@ export interface ResolvedOptions {
   statusFormat: StatusFormat
   clock: () => number
   onEvent: ((event: MfaEvent) => void) | undefined
+  rateLimit: Record<string, unknown> | false | undefined
 }
 
 const MINUTE = 60_000
@@ -173,11 +180,19 @@ function checkLockout (value: any): LockoutRule {
   return { failures: integer(value.failures, 'principalLockout.failures', 10, 1, 1_000_000), duration, maxDuration }
 }
 
+function checkRateLimit (value: unknown): Record<string, unknown> | false | undefined {
+  if (value === undefined || value === false) return value
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    fail('rateLimit', 'must be @fastify/rate-limit route options, e.g. { max: 10, timeWindow: \'1 minute\' }, or false')
+  }
+  return value as Record<string, unknown>
+}
+
 /** Our option keys, and the registration options Fastify reads itself and passes on to us. */
 const OPTION_KEYS: ReadonlyArray<keyof GlueMfaOptions | 'logLevel' | 'logSerializers'> = [
   'providers', 'repository', 'codeSecret', 'surface', 'principal', 'findPrincipal', 'protectedResources', 'prefix',
   'codeLength', 'codeTtl', 'maxAttempts', 'resendCooldown', 'principalLockout', 'statusFormat', 'clock', 'onEvent',
-  'logLevel', 'logSerializers'
+  'rateLimit', 'logLevel', 'logSerializers'
 ]
 
 /** Levenshtein distance, case-insensitive (`codelength` is `codeLength`). */
@@ -225,6 +240,7 @@ export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
     principalLockout: checkLockout(opts.principalLockout),
     statusFormat: oneOf(opts.statusFormat, 'statusFormat', ['number', 'label'], 'number'),
     clock: optionalFunction(opts.clock, 'clock') ?? Date.now,
-    onEvent: optionalFunction(opts.onEvent, 'onEvent')
+    onEvent: optionalFunction(opts.onEvent, 'onEvent'),
+    rateLimit: checkRateLimit(opts.rateLimit)
   }
 }

@@ -67,12 +67,16 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     // 0.1.0's key: refused, naming the keys that replace it.
     ['principalLockout.window (0.1.0)', { ...valid(), principalLockout: { failures: 5, window: 60_000 } }, /option "principalLockout\.window" was replaced in 0\.2\.0 .*"duration".*"maxDuration"/],
     ['principalLockout with an unknown key', { ...valid(), principalLockout: { failure: 5 } }, /option "principalLockout\.failure" is not an option \(use "failures", "duration", "maxDuration"\)/],
+    ['rateLimit not an object', { ...valid(), rateLimit: 10 }, /option "rateLimit" must be @fastify\/rate-limit route options, e\.g\. \{ max: 10, timeWindow: '1 minute' \}, or false/],
+    ['rateLimit null', { ...valid(), rateLimit: null }, /option "rateLimit" must be @fastify\/rate-limit route options/],
+    ['rateLimit an array', { ...valid(), rateLimit: [10] }, /option "rateLimit" must be @fastify\/rate-limit route options/],
+    ['rateLimit true', { ...valid(), rateLimit: true }, /option "rateLimit" must be @fastify\/rate-limit route options/],
     // Unknown keys name the nearest known one, and come before any other problem.
     ['a misspelt key', { ...valid(), codeLenght: 8 }, /option "codeLenght" is not an option: did you mean "codeLength"\?$/],
     ['a key in the wrong case', { ...valid(), codelength: 8 }, /option "codelength" is not an option: did you mean "codeLength"\?$/],
     ['a singular key', { ...valid(), provider: [] }, /option "provider" is not an option: did you mean "providers"\?$/],
     ['a misspelt key among bad options', { codeSecert: 'x' }, /option "codeSecert" is not an option: did you mean "codeSecret"\?$/],
-    ['a key near nothing', { ...valid(), database: 'memory' }, /option "database" is not an option \(the options: providers, repository, .*, onEvent, logLevel, logSerializers\)$/]
+    ['a key near nothing', { ...valid(), database: 'memory' }, /option "database" is not an option \(the options: providers, repository, .*, onEvent, rateLimit, logLevel, logSerializers\)$/]
   ]
   for (const [name, options, message] of cases) {
     const error = await registerWith(options)
