@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
+import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import glueMfa, {
@@ -49,6 +50,8 @@ export interface DemoServerOptions {
   clock?: () => number
   /** Table prefix of the storefront in SQLite/PostgreSQL; the back office adds `backend_` [glue_mfa_]. */
   tablePrefix?: string
+  /** Per-IP limit of each MFA route, through @fastify/rate-limit; `false`: none [MFA_RATE_LIMIT]. */
+  rateLimit?: { max: number, timeWindow: number } | false
 }
 
 /** Dev-only keys, so a SQLite file survives restarts in dev mode. Never used in production mode. */
@@ -59,6 +62,8 @@ const JSON_API = 'application/vnd.api+json'
 const STOREFRONT_TOKEN_TTL = 8 * 60 * 60 // seconds, as Glue's default access token
 const BACKEND_TOKEN_TTL = 60 * 60
 const OUTBOX_SIZE = 50
+/** Each MFA route answers one IP address 30 times a minute, then 429 with Retry-After. */
+export const MFA_RATE_LIMIT = { max: 30, timeWindow: 60_000 }
 
 /** The demo accounts; passwords live in memory and change through PATCH /customer-password/:id. */
 export const DEMO_CUSTOMERS: ReadonlyArray<{ username: string, password: string, customerReference: string }> = [
@@ -306,6 +311,10 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
     }
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/documentation' })
+  // Per-IP throttling of the MFA routes: registered here, before both surfaces, and applied
+  // only where a route asks for it (the plugin's `rateLimit` option does, for its five routes).
+  await app.register(fastifyRateLimit, { global: false })
+  const rateLimit = options.rateLimit ?? MFA_RATE_LIMIT
 
   // Storefront: customers. @fastify/jwt and the plugin each decorate once per context, so each
   // surface lives in its own encapsulated plugin.
@@ -323,6 +332,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
       findPrincipal: (principal) => customers.has(principal.id),
       protectedResources: ['carts', 'customer-password'],
       resendCooldown: 10_000,
+      rateLimit,
       clock
     })
 
@@ -432,6 +442,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
       principal: principalOf,
       findPrincipal: (principal) => backendUsers.has(principal.id),
       resendCooldown: 10_000,
+      rateLimit,
       clock
     })
 

@@ -42,6 +42,12 @@ export interface GlueMfaOptions {
   statusFormat?: StatusFormat
   clock?: () => number
   onEvent?: (event: MfaEvent) => void
+  /**
+   * @fastify/rate-limit route options (`max`, `timeWindow`, …) for the five MFA routes, as their
+   * `config.rateLimit`; the host registers @fastify/rate-limit first. `false` exempts them from
+   * a global limit.
+   */
+  rateLimit?: Record<string, unknown> | false
 }
 
 /** Options after validation, with every default filled in. */
@@ -63,6 +69,7 @@ export interface ResolvedOptions {
   statusFormat: StatusFormat
   clock: () => number
   onEvent: ((event: MfaEvent) => void) | undefined
+  rateLimit: Record<string, unknown> | false | undefined
 }
 
 const MINUTE = 60_000
@@ -116,8 +123,15 @@ function checkProviders (value: unknown): MfaProvider[] {
   return value
 }
 
+const REPOSITORY_EXAMPLES = 'memoryRepository(), sqliteRepository({ filename }) or postgresRepository({ connectionString })'
+
 function checkRepository (value: any): MfaRepository {
-  if (value === null || typeof value !== 'object') fail('repository', 'is required (e.g. memoryRepository())')
+  if (value === undefined || value === null) fail('repository', `is required: a repository object such as ${REPOSITORY_EXAMPLES}`)
+  if (typeof value === 'function') fail('repository', `must be a repository object, not a function: call it, e.g. ${REPOSITORY_EXAMPLES}`)
+  if (typeof value !== 'object') {
+    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
+    fail('repository', `must be a repository object such as ${REPOSITORY_EXAMPLES}, not the ${typeof value} ${shown}`)
+  }
   for (const method of REPOSITORY_METHODS) {
     if (typeof value[method] !== 'function') fail('repository', `is missing the method "${method}"`)
   }
@@ -172,9 +186,50 @@ function checkLockout (value: any): LockoutRule {
   return { failures: integer(value.failures, 'principalLockout.failures', 10, 1, 1_000_000), duration, maxDuration }
 }
 
+function checkRateLimit (value: unknown): Record<string, unknown> | false | undefined {
+  if (value === undefined || value === false) return value
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    fail('rateLimit', 'must be @fastify/rate-limit route options, e.g. { max: 10, timeWindow: \'1 minute\' }, or false')
+  }
+  return value as Record<string, unknown>
+}
+
+/** Our option keys, and the registration options Fastify reads itself and passes on to us. */
+const OPTION_KEYS: ReadonlyArray<keyof GlueMfaOptions | 'logLevel' | 'logSerializers'> = [
+  'providers', 'repository', 'codeSecret', 'surface', 'principal', 'findPrincipal', 'protectedResources', 'prefix',
+  'codeLength', 'codeTtl', 'maxAttempts', 'resendCooldown', 'principalLockout', 'statusFormat', 'clock', 'onEvent',
+  'rateLimit', 'logLevel', 'logSerializers'
+]
+
+/** Levenshtein distance, case-insensitive (`codelength` is `codeLength`). */
+function distance (a: string, b: string): number {
+  a = a.toLowerCase()
+  b = b.toLowerCase()
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]
+}
+
+function checkKeys (opts: object): void {
+  for (const key of Object.keys(opts)) {
+    if ((OPTION_KEYS as readonly string[]).includes(key)) continue
+    const [nearest] = OPTION_KEYS.map((known) => ({ known, d: distance(key, known) })).sort((x, y) => x.d - y.d)
+    fail(key, nearest.d <= Math.max(2, Math.floor(key.length / 3))
+      ? `is not an option: did you mean "${nearest.known}"?`
+      : `is not an option (the options: ${OPTION_KEYS.join(', ')})`)
+  }
+}
+
 /** Checks every option once, at registration, and fills in the defaults of spec §1. */
 export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
   const opts = options as Partial<GlueMfaOptions>
+  checkKeys(opts)
   return {
     providers: checkProviders(opts.providers),
     repository: checkRepository(opts.repository),
@@ -192,6 +247,7 @@ export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
     enrollmentMaxAge: integer(opts.enrollmentMaxAge, 'enrollmentMaxAge', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE),
     statusFormat: oneOf(opts.statusFormat, 'statusFormat', ['number', 'label'], 'number'),
     clock: optionalFunction(opts.clock, 'clock') ?? Date.now,
-    onEvent: optionalFunction(opts.onEvent, 'onEvent')
+    onEvent: optionalFunction(opts.onEvent, 'onEvent'),
+    rateLimit: checkRateLimit(opts.rateLimit)
   }
 }

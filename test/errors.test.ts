@@ -12,8 +12,10 @@ test("Fastify's own failures on the plugin's routes are JSON:API error documents
 
   expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, '{"data":'), 400, undefined, 'Post data is invalid.')
   expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, ''), 400, undefined, 'Post data is invalid.')
-  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'text/plain' }, verifyBody), 415, undefined, 'Unsupported content type.')
-  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/xml' }, '<a/>'), 415, undefined, 'Unsupported content type.')
+  // The 415 names the media types the routes accept.
+  const unsupported = 'Unsupported content type. Use application/vnd.api+json or application/json.'
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'text/plain' }, verifyBody), 415, undefined, unsupported)
+  expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/xml' }, '<a/>'), 415, undefined, unsupported)
   expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, JSON.stringify({ data: { type: 'multi-factor-auth-type-verify', attributes: { type: 'x'.repeat(1_100_000) } } })), 413, undefined, 'Request body is too large.')
   expectError(t, await send('POST', '/mfa/multi-factor-auth-type-verify', { 'content-type': 'application/json' }, '{"__proto__":{"polluted":true},"data":{}}'), 400, undefined, 'Post data is invalid.')
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
@@ -26,18 +28,21 @@ test("Fastify's own failures on the plugin's routes are JSON:API error documents
   expectError(t, vnd, 403, '5900', 'X-MFA-Code header is missing.')
 })
 
-test('body shape errors: Post data is invalid. / Invalid type.', async (t) => {
+test('body shape errors: Post data is invalid. / Invalid type. Expected "<the route\'s type>".', async (t) => {
   const { app, token } = await buildApp()
   t.teardown(() => app.close())
   const resource = 'multi-factor-auth-type-activate'
+  // Glue's exact 'Invalid type.' comes first, so clients matching it still match; then the fix.
+  const invalidType = 'Invalid type. Expected "multi-factor-auth-type-activate".'
   const cases: Array<[string, unknown, string]> = [
     ['no data', {}, 'Post data is invalid.'],
     ['data not an object', { data: 'x' }, 'Post data is invalid.'],
     ['no attributes', { data: { type: resource } }, 'Post data is invalid.'],
     ['attributes null', { data: { type: resource, attributes: null } }, 'Post data is invalid.'],
     ['array body', [1, 2], 'Post data is invalid.'],
-    ['wrong data.type', { data: { type: 'multi-factor-auth-trigger', attributes: { type: 'email' } } }, 'Invalid type.'],
-    ['data.type a number', { data: { type: 5, attributes: { type: 'email' } } }, 'Invalid type.']
+    ['wrong data.type', { data: { type: 'multi-factor-auth-trigger', attributes: { type: 'email' } } }, invalidType],
+    ['data.type a number', { data: { type: 5, attributes: { type: 'email' } } }, invalidType],
+    ['no data.type', { data: { attributes: { type: 'email' } } }, 'Post data is invalid.']
   ]
   for (const [name, payload, detail] of cases) {
     t.test(name, async (t) => { expectError(t, await post(app, resource, token(), { payload }), 400, undefined, detail) })
@@ -50,6 +55,10 @@ test('body shape errors: Post data is invalid. / Invalid type.', async (t) => {
     })
   }
   expectError(t, await post(app, resource, token(), { type: 'pigeon' }), 400, '5906', 'Multi-factor authentication type is not found.')
+  // Each route names its own type.
+  for (const other of ['multi-factor-auth-type-verify', 'multi-factor-auth-type-deactivate', 'multi-factor-auth-trigger']) {
+    expectError(t, await post(app, other, token(), { payload: { data: { type: resource, attributes: { type: 'email' } } } }), 400, undefined, `Invalid type. Expected "${other}".`)
+  }
 })
 
 test('headers that fail their schema are a JSON:API 400', async (t) => {
@@ -58,6 +67,9 @@ test('headers that fail their schema are a JSON:API 400', async (t) => {
   const { toJsonApiError } = await import('../lib/errors.js')
   const error = Object.assign(new Error('bad'), { validation: [{ instancePath: '/x-mfa-code' }], validationContext: 'headers', statusCode: 400 })
   t.same(toJsonApiError(error as never), { status: 400, detail: 'Request headers are invalid.' })
+  const bodyError = Object.assign(new Error('bad'), { validation: [{ instancePath: '/data/type' }], validationContext: 'body', statusCode: 400 })
+  t.same(toJsonApiError(bodyError as never), { status: 400, detail: 'Invalid type.' }, 'without a known resource type: Glue\'s text alone')
+  t.same(toJsonApiError(bodyError as never, 'carts'), { status: 400, detail: 'Invalid type. Expected "carts".' })
   const odd = Object.assign(new Error('teapot'), { statusCode: 418 })
   t.same(toJsonApiError(odd as never), { status: 418, detail: "I'm a Teapot." })
   const weird = Object.assign(new Error('weird'), { statusCode: 499 })

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { buildServer, DEFAULT_DATABASE, describeDatabase, isDevMode, isOutboxEnabled, optionsFromEnv, readableLogStream, type DemoServerOptions } from '../examples/server.js'
+import { buildServer, DEFAULT_DATABASE, describeDatabase, isDevMode, isOutboxEnabled, MFA_RATE_LIMIT, optionsFromEnv, readableLogStream, type DemoServerOptions } from '../examples/server.js'
 import { LogCapture } from './helpers.js'
 
 const JSON_API = 'application/vnd.api+json'
@@ -168,6 +168,29 @@ test('two surfaces: separate tokens, separate state, backend error codes', async
   t.equal((await list('/multi-factor-auth-types', customer)).json().data[0].attributes.status, 0, 'storefront untouched')
   t.equal((await app.inject({ url: '/dev/outbox' })).json().data[0].attributes.surface, 'backend')
   t.equal(glueError(await app.inject({ method: 'PUT', url: '/backend/multi-factor-auth-types' })), '405 - Method Not Allowed.')
+})
+
+test('the MFA routes are rate-limited per IP (30 a minute each): a JSON:API 429 with Retry-After', async (t) => {
+  const app = await server(t)
+  const customer = await storefrontToken(app)
+  const list = async (): Promise<LightMyRequestResponse> => await app.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${customer}` } })
+  for (let i = 1; i <= MFA_RATE_LIMIT.max; i++) {
+    const res = await list()
+    if (res.statusCode !== 200) t.fail(`request ${i}: ${res.statusCode}`)
+  }
+  const limited = await list()
+  t.equal(glueError(limited), '429 - Rate limit exceeded. Try again later.')
+  t.equal(limited.headers['retry-after'], '60')
+  t.equal((await app.inject({ url: '/backend/multi-factor-auth-types', headers: { authorization: `Bearer ${await backendToken(app)}` } })).statusCode, 200, 'each route counts on its own')
+  t.equal((await storefrontLogin(app)).statusCode, 201, 'the demo\'s own routes are not limited')
+
+  const unlimited = await server(t, { rateLimit: false })
+  const token = await storefrontToken(unlimited)
+  for (let i = 0; i <= MFA_RATE_LIMIT.max; i++) {
+    const res = await unlimited.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${token}` } })
+    if (res.statusCode !== 200) t.fail(`rateLimit: false, request ${i + 1}: ${res.statusCode}`)
+  }
+  t.pass('rateLimit: false turns it off')
 })
 
 test('protected demo resources: carts and customer-password by type, refunds by requireMfa', async (t) => {

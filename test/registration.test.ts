@@ -33,7 +33,12 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['delivered without send', { ...valid(), providers: [{ kind: 'delivered', type: 'sms' }] }, /option "providers\[0\]\.send" must be a function/],
     ['computed without match', { ...valid(), providers: [{ kind: 'computed', type: 'totp', createSecret: () => 'x', provisioning: () => ({}) }] }, /option "providers\[0\]\.match" must be a function/],
     ['unknown kind', { ...valid(), providers: [{ kind: 'carrier-pigeon', type: 'bird' }] }, /option "providers\[0\]\.kind"/],
-    ['repository missing', withoutRepository, /option "repository" is required/],
+    ['repository missing', withoutRepository, /option "repository" is required: a repository object such as memoryRepository\(\)/],
+    ['repository null', { ...valid(), repository: null }, /option "repository" is required/],
+    // A name where the object belongs: the message says which object, and what it got.
+    ['repository a name', { ...valid(), repository: 'memory' }, /option "repository" must be a repository object such as memoryRepository\(\), sqliteRepository\(\{ filename \}\) or postgresRepository\(\{ connectionString \}\), not the string "memory"$/],
+    ['repository a number', { ...valid(), repository: 5 }, /option "repository" must be a repository object .*, not the number 5$/],
+    ['repository the factory itself', { ...valid(), repository: memoryRepository }, /option "repository" must be a repository object, not a function: call it, e.g. memoryRepository\(\)/],
     ['repository missing a method', { ...valid(), repository: { ...memoryRepository(), admit: undefined } }, /option "repository" is missing the method "admit"/],
     ['repository with a getStatuses that is not a function', { ...valid(), repository: { ...memoryRepository(), getStatuses: true } }, /option "repository" has a "getStatuses" that is not a function/],
     ['repository with a close that is not a function', { ...valid(), repository: { ...memoryRepository(), close: 'yes' } }, /option "repository" has a "close" that is not a function/],
@@ -61,7 +66,17 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     ['principalLockout.maxDuration below duration', { ...valid(), principalLockout: { duration: 60_000, maxDuration: 59_999 } }, /option "principalLockout\.maxDuration" must be an integer from 60000/],
     // 0.1.0's key: refused, naming the keys that replace it.
     ['principalLockout.window (0.1.0)', { ...valid(), principalLockout: { failures: 5, window: 60_000 } }, /option "principalLockout\.window" was replaced in 0\.2\.0 .*"duration".*"maxDuration"/],
-    ['principalLockout with an unknown key', { ...valid(), principalLockout: { failure: 5 } }, /option "principalLockout\.failure" is not an option \(use "failures", "duration", "maxDuration"\)/]
+    ['principalLockout with an unknown key', { ...valid(), principalLockout: { failure: 5 } }, /option "principalLockout\.failure" is not an option \(use "failures", "duration", "maxDuration"\)/],
+    ['rateLimit not an object', { ...valid(), rateLimit: 10 }, /option "rateLimit" must be @fastify\/rate-limit route options, e\.g\. \{ max: 10, timeWindow: '1 minute' \}, or false/],
+    ['rateLimit null', { ...valid(), rateLimit: null }, /option "rateLimit" must be @fastify\/rate-limit route options/],
+    ['rateLimit an array', { ...valid(), rateLimit: [10] }, /option "rateLimit" must be @fastify\/rate-limit route options/],
+    ['rateLimit true', { ...valid(), rateLimit: true }, /option "rateLimit" must be @fastify\/rate-limit route options/],
+    // Unknown keys name the nearest known one, and come before any other problem.
+    ['a misspelt key', { ...valid(), codeLenght: 8 }, /option "codeLenght" is not an option: did you mean "codeLength"\?$/],
+    ['a key in the wrong case', { ...valid(), codelength: 8 }, /option "codelength" is not an option: did you mean "codeLength"\?$/],
+    ['a singular key', { ...valid(), provider: [] }, /option "provider" is not an option: did you mean "providers"\?$/],
+    ['a misspelt key among bad options', { codeSecert: 'x' }, /option "codeSecert" is not an option: did you mean "codeSecret"\?$/],
+    ['a key near nothing', { ...valid(), database: 'memory' }, /option "database" is not an option \(the options: providers, repository, .*, onEvent, rateLimit, logLevel, logSerializers\)$/]
   ]
   for (const [name, options, message] of cases) {
     const error = await registerWith(options)
@@ -69,6 +84,7 @@ test('each bad option fails ready() with an error naming it', async (t) => {
     t.equal((error as { code?: string } | null)?.code, 'FST_GLUE_MFA_INVALID_OPTION', `${name}: error code`)
   }
   t.equal(await registerWith(valid()), null, 'valid options start')
+  t.equal(await registerWith({ ...valid(), logLevel: 'warn', logSerializers: { req: () => 'r' } }), null, 'Fastify\'s own registration options are accepted')
   t.equal(await registerWith({ ...valid(), prefix: '/', codeSecret: Buffer.alloc(32, 1), principalLockout: {} }), null, 'defaults fill partial options')
   t.equal(await registerWith({ ...valid(), principalLockout: { duration: 72 * 3_600_000 } }), null, 'a first lock longer than 48 h raises the default cap to it')
 })

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { JSON_API_TYPE, MfaErrors } from '../errors.js'
 import type { Caller } from '../service.js'
 import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES } from '../schemas.js'
-import type { RouteContext } from './context.js'
+import { routeConfig, type RouteContext } from './context.js'
 
 interface ActionBody {
   data: { type: string, attributes: { type?: unknown } }
@@ -38,7 +38,8 @@ export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: Acti
       body: actionBody(spec.resource),
       headers: CodeHeaders,
       response: { 204: { type: 'null', description: 'Done' }, ...spec.responses, ...errorResponses() }
-    }
+    },
+    config: routeConfig(ctx)
   }, async (request, reply) => {
     const caller: Caller = {
       principal: await ctx.auth.requirePrincipal(request),

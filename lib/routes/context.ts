@@ -8,3 +8,8 @@ export interface RouteContext {
   auth: Authenticator
   service: MfaService
 }
+
+/** The routes' `config`: @fastify/rate-limit reads `config.rateLimit` of each route it sees added. */
+export function routeConfig (ctx: RouteContext): { rateLimit: Record<string, unknown> | false } | undefined {
+  return ctx.options.rateLimit === undefined ? undefined : { rateLimit: ctx.options.rateLimit }
+}

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { jsonApiErrorHandler, sendJsonApiError } from '../errors.js'
+import { InvalidOptionError, jsonApiErrorHandler, sendJsonApiError } from '../errors.js'
 import { RESOURCES } from '../schemas.js'
 import { activateRoute } from './activate.js'
 import type { RouteContext } from './context.js'
@@ -15,6 +15,11 @@ const OTHER_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
  * `application/vnd.api+json` body parser and token checks stay inside it.
  */
 export async function mfaRoutes (scope: FastifyInstance, ctx: RouteContext): Promise<void> {
+  // @fastify/rate-limit limits the routes added after it (it reads their config in onRoute),
+  // and the plugin does not depend on it: the host registers it, first.
+  if (typeof ctx.options.rateLimit === 'object' && !scope.hasPlugin('@fastify/rate-limit')) {
+    throw new InvalidOptionError('rateLimit', 'needs @fastify/rate-limit registered before fastify-glue-mfa: await app.register(rateLimit, { global: false })')
+  }
   scope.setErrorHandler(jsonApiErrorHandler)
   // Only under a prefix of its own may the plugin answer 404s; at the root they are the host's.
   if (ctx.options.prefix !== '') {

@@ -3,7 +3,7 @@ import { JSON_API_TYPE } from '../errors.js'
 import type { Principal } from '../principal.js'
 import { errorResponses, listResponse, MEDIA_TYPES, RESOURCES } from '../schemas.js'
 import { MFA_STATUS_LABELS } from '../status.js'
-import type { RouteContext } from './context.js'
+import { routeConfig, type RouteContext } from './context.js'
 
 /** GET /multi-factor-auth-types: every MFA type with this principal's status (the seed page). */
 export function listRoute (app: FastifyInstance, ctx: RouteContext): void {
@@ -18,6 +18,7 @@ export function listRoute (app: FastifyInstance, ctx: RouteContext): void {
       produces: MEDIA_TYPES.produces,
       response: { 200: listResponse(ctx.options.statusFormat), ...errorResponses() }
     },
+    config: routeConfig(ctx),
     preHandler: async (request) => { await ctx.auth.requirePrincipal(request) }
   }, async (request, reply) => {
     const types = await ctx.service.list(request.principal as Principal)

@@ -27,7 +27,7 @@ async function until (what: string, ms: number, check: () => boolean): Promise<v
   }
 }
 
-if (await postgresAvailable(t)) {
+if (await postgresAvailable(t, { embedded: false })) {
   const cluster = localCluster()
   if (typeof cluster === 'string') {
     if (process.env.MFA_REQUIRE_PG === '1') t.fail(`MFA_REQUIRE_PG=1 but this test cannot restart PostgreSQL: ${cluster}`)

