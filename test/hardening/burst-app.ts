@@ -8,30 +8,15 @@
 // Both are registered before the plugin's guard could see them (GET, not protected anyway).
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import glueMfa, { emailProvider, totpProvider, type GlueMfaOptions, type MfaEvent, type MfaRepository } from '../../lib/index.js'
-import { REPOSITORY_METHODS } from '../../lib/repositories/types.js'
+import glueMfa, { emailProvider, totpProvider, type MfaEvent, type MfaRepository } from '../../lib/index.js'
 import { CODE_SECRET, JWT_SECRET } from '../helpers.js'
-
-/**
- * True once the repositories have `admit` (the admit-then-compare design of issue 12); before
- * that, the plugin takes the older `principalLockout: { failures, window }`.
- */
-export const ADMIT_DESIGN = (REPOSITORY_METHODS as readonly string[]).includes('admit')
 
 export const FAILURES = 10
 export const MAX_ATTEMPTS = 3
 const MINUTE = 60_000
 
-/**
- * The lockout every burst server runs with. The option's shape changed with issue 12: set
- * MFA_BURST_LOCKOUT=window|duration to force one, otherwise it follows the code under test.
- */
-export function lockoutOption (): Record<string, number> {
-  const shape = process.env.MFA_BURST_LOCKOUT ?? (ADMIT_DESIGN ? 'duration' : 'window')
-  return shape === 'window'
-    ? { failures: FAILURES, window: 15 * MINUTE }
-    : { failures: FAILURES, duration: 15 * MINUTE, maxDuration: 48 * 60 * MINUTE }
-}
+/** The lockout every burst server runs with: the threshold the attacks are held to. */
+export const LOCKOUT = { failures: FAILURES, duration: 15 * MINUTE, maxDuration: 48 * 60 * MINUTE }
 
 export const BURST_OPTIONS = {
   maxAttempts: MAX_ATTEMPTS,
@@ -92,7 +77,7 @@ export async function buildBurstApp (repository: MfaRepository, ledger: BurstLed
   })
   await app.register(glueMfa, {
     ...BURST_OPTIONS,
-    principalLockout: lockoutOption() as unknown as GlueMfaOptions['principalLockout'],
+    principalLockout: LOCKOUT,
     providers: [
       emailProvider({ send: async ({ principal, code }) => { ledger.of(principal.id).codes.push(code) } }),
       totpProvider({ issuer: 'Burst' })
