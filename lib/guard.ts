@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
-import { sendJsonApiError, toJsonApiError } from './errors.js'
+import { MfaErrors, sendJsonApiError, toJsonApiError } from './errors.js'
 import type { Authenticator, Principal } from './principal.js'
 import { codeHeader } from './routes/action.js'
 import type { MfaService } from './service.js'
@@ -28,10 +28,15 @@ export function createGuard (auth: Authenticator, service: MfaService, protected
     if (SAFE_METHODS.has(request.method)) return
     try {
       if (request.principal === null) {
-        // On a route protected only by resource type, the host's own authentication decides
-        // whether anonymous callers may come (Glue protects `customers`, where guests register).
-        if (anonymousPasses && !auth.hasToken(request)) return
-        await auth.verifyToken(request)
+        try {
+          await auth.verifyToken(request)
+        } catch (err) {
+          // On a route protected only by resource type, the host's own authentication decides
+          // whether anonymous callers (no token where @fastify/jwt looks) may come (Glue
+          // protects `customers`, where guests register). A bad token is 001 all the same.
+          if (anonymousPasses && err instanceof MfaErrors.MissingAccessToken) return
+          throw err
+        }
       }
       const principal: Principal = await auth.requirePrincipal(request)
       await service.stepUp(request.log, principal, codeHeader(request))

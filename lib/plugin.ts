@@ -23,7 +23,10 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
   const options = resolveOptions(opts)
   if (fastify.hasDecorator('requireMfa')) throw new AlreadyRegisteredError()
 
-  const auth = createAuthenticator(options)
+  // Tokens are found and verified by the host's @fastify/jwt (`request.jwtVerify()`). With a
+  // namespace, `fastify.jwt` holds the namespaces and no options: no extractToken is assumed.
+  const jwt = fastify.jwt as { options?: { verify: { extractToken?: unknown } } }
+  const auth = createAuthenticator(options, typeof jwt.options?.verify.extractToken === 'function')
   const service = new MfaService(options)
   const guard = createGuard(auth, service, options.protectedResources)
 
