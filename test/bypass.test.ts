@@ -28,6 +28,8 @@ interface HostSetup {
   after?: (app: FastifyInstance) => void | Promise<void>
 }
 
+const handler = async (): Promise<{ ok: true }> => ({ ok: true })
+
 /** A host app; `customer-1` enables email MFA through the plugin's routes with a Bearer token. */
 async function host (t: Test, setup: HostSetup = {}): Promise<Host> {
   const app = Fastify()
@@ -126,6 +128,24 @@ test('1c. @fastify/jwt with a cookie option but no @fastify/cookie: no token is 
   expectError(t, await listTypes(h.app, { cookie: `token=${h.tok}` }), 403, '002')
   t.same((await call(h.app, 'POST', '/carts', { cookie: `token=${h.tok}` })).json(), { principal: null })
   expectError(t, await call(h.app, 'POST', '/carts', { authorization: `Bearer ${h.tok}` }), 403, '5900') // the header still works
+})
+
+test('2. requireMfa on a GET route needs a token and, once MFA is on, a code', async (t) => {
+  const h = await host(t, {
+    after: (app) => {
+      app.get('/orders', { preHandler: app.requireMfa }, async (request) => ({ principal: request.principal }))
+      app.get('/carts', handler)
+    }
+  })
+  expectError(t, await call(h.app, 'GET', '/orders'), 403, '002', 'Missing access token.')
+  t.equal((await call(h.app, 'HEAD', '/orders')).statusCode, 403, 'HEAD too (002, without a body)')
+  const auth = { authorization: `Bearer ${h.tok}` }
+  expectError(t, await call(h.app, 'GET', '/orders', auth), 403, '5900')
+  expectError(t, await call(h.app, 'GET', '/orders', { ...auth, 'x-mfa-code': '000000' }), 403, '5901')
+  t.same((await call(h.app, 'GET', '/orders', { ...auth, 'x-mfa-code': h.code })).json(), { principal: { id: 'customer-1' } })
+  t.equal((await call(h.app, 'GET', '/orders', { authorization: `Bearer ${h.sign('no-mfa')}` })).statusCode, 200, 'no MFA, no code needed')
+  t.equal((await call(h.app, 'GET', '/carts', auth)).statusCode, 200, 'protectedResources still lets reads pass')
+  t.equal((await call(h.app, 'GET', '/carts')).statusCode, 200)
 })
 
 test('1. a namespaced @fastify/jwt whose request decorator is named jwtVerify still works', async (t) => {
