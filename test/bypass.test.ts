@@ -1,10 +1,10 @@
 // Issue 13, "No silent bypass": each test below reproduces one way a request used to reach a
 // protected handler without the step-up check, and shows it is closed.
 import { test, type Test } from 'tap'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type LightMyRequestResponse } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifyJwt, { type FastifyJWTOptions } from '@fastify/jwt'
-import glueMfa, { emailProvider, memoryRepository, type GlueMfaOptions } from '../lib/index.js'
+import glueMfa, { emailProvider, memoryRepository, requireMfa, type GlueMfaOptions } from '../lib/index.js'
 import { CODE_SECRET, JWT_SECRET, Outbox, expectError, handledSecrets, post } from './helpers.js'
 
 interface Host {
@@ -146,6 +146,86 @@ test('2. requireMfa on a GET route needs a token and, once MFA is on, a code', a
   t.equal((await call(h.app, 'GET', '/orders', { authorization: `Bearer ${h.sign('no-mfa')}` })).statusCode, 200, 'no MFA, no code needed')
   t.equal((await call(h.app, 'GET', '/carts', auth)).statusCode, 200, 'protectedResources still lets reads pass')
   t.equal((await call(h.app, 'GET', '/carts')).statusCode, 200)
+})
+
+const onCarts: FastifyPluginAsync = async (scope) => { scope.post('/carts', handler) }
+
+for (const [name, setup] of [
+  ['a route declared before register', { before: (app) => { app.post('/carts', handler) } }],
+  ['a route in a sibling plugin registered (and awaited) earlier', { before: async (app) => { await app.register(onCarts) } }],
+  ['a route in a sibling plugin registered earlier, nothing awaited', {
+    before: (app) => { app.register(async (scope) => { scope.register(onCarts) }) },
+    register: (app, plugin, options) => { app.register(plugin, options) }
+  }],
+  ['a route declared after a register that is not awaited', {
+    register: (app, plugin, options) => { app.register(plugin, options) },
+    after: (app) => { app.post('/carts', handler) }
+  }]
+] as Array<[string, HostSetup]>) {
+  test(`3. ${name} is guarded`, async (t) => {
+    const h = await host(t, setup)
+    const auth = { authorization: `Bearer ${h.tok}` }
+    expectError(t, await call(h.app, 'POST', '/carts', auth), 403, '5900')
+    t.equal((await call(h.app, 'POST', '/carts', { ...auth, 'x-mfa-code': h.code })).statusCode, 200)
+  })
+}
+
+test('3. the requireMfa export guards a route declared before the plugin, in any scope below it', async (t) => {
+  const h = await host(t, {
+    before: async (app) => {
+      t.equal(app.requireMfa, undefined, 'the decorator does not exist yet: preHandler: app.requireMfa would be no guard')
+      app.post('/orders', { preHandler: requireMfa }, async (request) => ({ principal: request.principal }))
+      await app.register(async (scope) => { scope.get('/orders/:id', { preHandler: [requireMfa] }, handler) })
+    }
+  })
+  expectError(t, await call(h.app, 'POST', '/orders'), 403, '002')
+  const auth = { authorization: `Bearer ${h.tok}` }
+  expectError(t, await call(h.app, 'POST', '/orders', auth), 403, '5900')
+  t.same((await call(h.app, 'POST', '/orders', { ...auth, 'x-mfa-code': h.code })).json(), { principal: { id: 'customer-1' } })
+  expectError(t, await call(h.app, 'GET', '/orders/1', auth), 403, '5900')
+  t.equal((await call(h.app, 'GET', '/orders/1', { ...auth, 'x-mfa-code': h.code })).statusCode, 200)
+})
+
+test('3. the requireMfa export in a scope without the plugin is a JSON:API 500, never a pass', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(fastifyJwt, { secret: JWT_SECRET })
+  await app.register(async (scope) => {
+    await scope.register(glueMfa, { providers: [emailProvider({ send: () => {} })], repository: memoryRepository(), codeSecret: CODE_SECRET })
+  })
+  app.post('/orders', { preHandler: requireMfa }, handler)
+  const res = await call(app, 'POST', '/orders', { authorization: `Bearer ${app.jwt.sign({ sub: 'customer-1' })}` })
+  expectError(t, res, 500, undefined, 'Internal server error.')
+  t.match(lines.join('\n'), /fastify-glue-mfa is not registered in the scope of POST \/orders/, 'the log says why')
+})
+
+test('6. a method override after routing cannot skip the guard on a write-only route', async (t) => {
+  const h = await host(t, {
+    mfa: { protectedResources: ['carts', 'lines'] },
+    before: (app) => {
+      // The naive override: rewrites the method after Fastify has routed the request.
+      app.addHook('onRequest', (request, _reply, done) => {
+        const override = request.headers['x-http-method-override']
+        if (typeof override === 'string') request.raw.method = override.toUpperCase()
+        done()
+      })
+    },
+    after: (app) => {
+      app.post('/carts', handler)
+      app.route({ method: ['PUT', 'DELETE'], url: '/carts/:id', handler })
+      app.route({ method: ['GET', 'POST'], url: '/carts/:id/lines', handler })
+    }
+  })
+  const auth = { authorization: `Bearer ${h.tok}` }
+  for (const override of ['GET', 'HEAD', 'OPTIONS']) {
+    expectError(t, await call(h.app, 'POST', '/carts', { ...auth, 'x-http-method-override': override }), 403, '5900')
+    expectError(t, await call(h.app, 'DELETE', '/carts/1', { ...auth, 'x-http-method-override': override }), 403, '5900')
+  }
+  t.equal((await call(h.app, 'POST', '/carts', { ...auth, 'x-http-method-override': 'GET', 'x-mfa-code': h.code })).statusCode, 200)
+  // On a route serving reads and writes the method at guard time decides (the README says so).
+  t.equal((await call(h.app, 'POST', '/carts/1/lines', { ...auth, 'x-http-method-override': 'GET' })).statusCode, 200)
+  expectError(t, await call(h.app, 'GET', '/carts/1/lines', { ...auth, 'x-http-method-override': 'POST' }), 403, '5900')
 })
 
 test('1. a namespaced @fastify/jwt whose request decorator is named jwtVerify still works', async (t) => {
