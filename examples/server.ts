@@ -295,7 +295,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
       openapi: '3.0.3',
       info: {
         title: 'Glue MFA demo',
-        version: '0.1.0',
+        version: '0.2.0',
         description: 'fastify-glue-mfa: the Glue multi-factor-auth API for a storefront (customers, at /) and a back office (users, at /backend). Get a token from POST /access-tokens or POST /backend/token, then press Authorize.'
       },
       tags: [

@@ -1,5 +1,5 @@
-import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
-import { sendJsonApiError, toJsonApiError } from './errors.js'
+import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
+import { MfaErrors, sendJsonApiError, toJsonApiError } from './errors.js'
 import type { Authenticator, Principal } from './principal.js'
 import { codeHeader } from './routes/action.js'
 import type { MfaService } from './service.js'
@@ -15,23 +15,55 @@ export function resourceTypeOf (url: string): string | null {
   return segments.length === 0 ? null : segments[segments.length - 1]
 }
 
+/**
+ * What the `protectedResources` hook does on one route, decided once per route: nothing (not a
+ * protected resource, or reads only), guard every request (every declared method is a write,
+ * whatever method the request shows by the time the hook runs), or let the request's method
+ * decide (reads and writes).
+ */
+type Protection = typeof NONE | typeof WRITES | typeof MIXED
+const NONE = 0
+const WRITES = 1
+const MIXED = 2
+
+/** How a route (its url and declared methods, as in `request.routeOptions.config`) is protected. */
+function protectionOf (route: { url?: string, method?: string | string[] }, protectedResources: Set<string>): Protection {
+  // The not-found handler has no url.
+  if (typeof route.url !== 'string') return NONE
+  const resource = resourceTypeOf(route.url)
+  if (resource === null || !protectedResources.has(resource)) return NONE
+  const methods = Array.isArray(route.method) ? route.method : [route.method as string]
+  const writes = methods.filter((m) => !SAFE_METHODS.has(m.toUpperCase())).length
+  return writes === 0 ? NONE : writes === methods.length ? WRITES : MIXED
+}
+
 export interface Guard {
-  /** `fastify.requireMfa`: always needs a valid token, then the step-up check. */
+  /** `fastify.requireMfa`: a valid token, then the step-up check, whatever the method. */
   requireMfa: preHandlerAsyncHookHandler
-  /** onRoute hook: attaches the step-up check to writes on `protectedResources`. */
-  onRoute: (route: RouteOptions) => void
+  /**
+   * The scope-level preHandler behind `protectedResources`. Fastify builds a route's hooks when
+   * the app gets ready, so it reaches every route of the scope and its children, also those
+   * declared before the plugin was registered.
+   */
+  protectedResources: preHandlerHookHandler
 }
 
 /** The step-up guard of spec §7, answering its own errors as JSON:API documents. */
 export function createGuard (auth: Authenticator, service: MfaService, protectedResources: Set<string>): Guard {
   async function stepUp (request: FastifyRequest, reply: FastifyReply, anonymousPasses: boolean): Promise<void> {
-    if (SAFE_METHODS.has(request.method)) return
     try {
-      if (request.principal === null) {
-        // On a route protected only by resource type, the host's own authentication decides
-        // whether anonymous callers may come (Glue protects `customers`, where guests register).
-        if (anonymousPasses && !auth.hasToken(request)) return
-        await auth.verifyToken(request)
+      // undefined, not null, on a route of a child scope created before the plugin decorated
+      // the request: Fastify copies request decorators into a scope when it creates it.
+      if (request.principal == null) {
+        try {
+          await auth.verifyToken(request)
+        } catch (err) {
+          // On a route protected only by resource type, the host's own authentication decides
+          // whether anonymous callers (no token where @fastify/jwt looks) may come (Glue
+          // protects `customers`, where guests register). A bad token is 001 all the same.
+          if (anonymousPasses && err instanceof MfaErrors.MissingAccessToken) return
+          throw err
+        }
       }
       const principal: Principal = await auth.requirePrincipal(request)
       await service.stepUp(request.log, { principal, tokenId: auth.tokenIdOf(request) }, codeHeader(request))
@@ -43,25 +75,51 @@ export function createGuard (auth: Authenticator, service: MfaService, protected
     }
   }
 
-  // Hooks that hand back stepUp's promise, rather than async wrappers awaiting it: one promise
-  // and one microtask less on every protected request.
-  const protectedStepUp: preHandlerAsyncHookHandler = function (request, reply) {
-    return stepUp(request, reply, true)
-  }
+  // Keyed by the route's config object (one per route, made by Fastify): the decision is made
+  // on a route's first request, later requests cost one lookup.
+  const decisions = new WeakMap<object, Protection>()
 
   return {
+    // Hands back stepUp's promise rather than awaiting it: one promise and one microtask less.
     requireMfa: function requireMfa (request, reply) {
       return stepUp(request, reply, false)
     },
-    onRoute (route) {
-      const resource = resourceTypeOf(route.url)
-      if (resource === null || !protectedResources.has(resource)) return
-      const methods = Array.isArray(route.method) ? route.method : [route.method]
-      if (methods.every((m) => SAFE_METHODS.has(m.toUpperCase()))) return
-      const existing = route.preHandler
-      route.preHandler = existing === undefined
-        ? [protectedStepUp]
-        : [...(Array.isArray(existing) ? existing : [existing]), protectedStepUp]
+
+    // Callback style, so that a route with nothing to guard costs no promise.
+    protectedResources: function protectedResourcesGuard (request, reply, done) {
+      const route = request.routeOptions.config
+      let protection = decisions.get(route)
+      if (protection === undefined) {
+        protection = protectionOf(route, protectedResources)
+        decisions.set(route, protection)
+      }
+      if (protection === NONE || (protection === MIXED && SAFE_METHODS.has(request.method))) {
+        done()
+        return
+      }
+      // stepUp answers every failure itself; done (resolved with undefined) goes on unless it did.
+      stepUp(request, reply, true).then(done as () => void, done)
     }
   }
+}
+
+/**
+ * Where the plugin leaves its guard on the instance it is registered on: `Symbol.for`, so that
+ * the ESM and CommonJS builds of the package find each other's registration.
+ */
+export const kGuard = Symbol.for('fastify-glue-mfa.guard')
+
+async function notRegistered (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  request.log.error(`fastify-glue-mfa is not registered in the scope of ${request.method} ${request.routeOptions.url as string}: register the plugin (await app.register(glueMfa, …)) in this route's scope or a parent of it`)
+  await sendJsonApiError(reply, { status: 500, detail: 'Internal server error.' })
+}
+
+/**
+ * `requireMfa` as a named export: a route hook that exists before the plugin is registered, and
+ * finds the registration of the route's scope (or a parent) when a request comes. Without one it
+ * answers a JSON:API 500, never a pass.
+ */
+export const requireMfa: preHandlerAsyncHookHandler = function requireMfa (request, reply) {
+  const guard = (request.server as unknown as Record<symbol, Guard | undefined>)[kGuard]
+  return guard === undefined ? notRegistered(request, reply) : guard.requireMfa.call(request.server, request, reply)
 }

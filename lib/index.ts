@@ -2,6 +2,7 @@ import { glueMfa } from './plugin.js'
 
 export default glueMfa
 export { glueMfa }
+export { requireMfa } from './guard.js'
 export { MFA_STATUS, MFA_STATUS_LABELS, type MfaStatus } from './status.js'
 export { emailProvider, type EmailProviderOptions } from './providers/email.js'
 export { totpProvider, type TotpAlgorithm, type TotpProviderOptions } from './providers/totp.js'

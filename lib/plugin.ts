@@ -1,8 +1,8 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import createError from '@fastify/error'
-import { createGuard } from './guard.js'
 import { InvalidOptionError } from './errors.js'
+import { createGuard, kGuard } from './guard.js'
 import { resolveOptions, type GlueMfaOptions, type Surface } from './options.js'
 import { createAuthenticator } from './principal.js'
 import { mfaRoutes } from './routes/index.js'
@@ -10,7 +10,11 @@ import { MfaService } from './service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Route hook applying the step-up check (X-MFA-Code) to one route. */
+    /**
+     * Route hook applying the step-up check (a valid token, then X-MFA-Code) to one route, on
+     * every method. It exists once the plugin is registered (`await app.register(glueMfa, …)`);
+     * the package's `requireMfa` export can be used before that.
+     */
     requireMfa: preHandlerAsyncHookHandler
   }
 }
@@ -27,13 +31,19 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
   const options = resolveOptions(opts)
   if (fastify.hasDecorator('requireMfa')) throw new AlreadyRegisteredError()
 
-  const auth = createAuthenticator(options)
+  // Tokens are found and verified by the host's @fastify/jwt (`request.jwtVerify()`). With a
+  // namespace, `fastify.jwt` holds the namespaces and no options: no extractToken is assumed.
+  const jwt = fastify.jwt as { options?: { verify: { extractToken?: unknown } } }
+  const auth = createAuthenticator(options, typeof jwt.options?.verify.extractToken === 'function')
   const service = new MfaService(options)
   const guard = createGuard(auth, service, options.protectedResources)
 
   if (!fastify.hasRequestDecorator('principal')) fastify.decorateRequest('principal', null)
   fastify.decorate('requireMfa', guard.requireMfa)
-  fastify.addHook('onRoute', guard.onRoute)
+  fastify.decorate(kGuard, guard)
+  // A scope-level hook (this plugin is not encapsulated: the registering scope's), not onRoute:
+  // it reaches routes declared before the plugin too, in this scope and in its children.
+  if (options.protectedResources.size > 0) fastify.addHook('preHandler', guard.protectedResources)
   const { repository } = options
   if (typeof repository.close === 'function') {
     fastify.addHook('onClose', async () => { await repository.close?.() })

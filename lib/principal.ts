@@ -23,7 +23,6 @@ declare module 'fastify' {
  * the body has been validated.
  */
 export interface Authenticator {
-  hasToken: (request: FastifyRequest) => boolean
   /** The verified token's `jti` (its own lockout counter), or null when it has none. */
   tokenIdOf: (request: FastifyRequest) => string | null
   /** When the verified token's holder signed in (epoch ms): its `auth_time`, else its `iat`; null with neither. */
@@ -32,7 +31,18 @@ export interface Authenticator {
   requirePrincipal: (request: FastifyRequest) => Promise<Principal>
 }
 
-export function createAuthenticator (options: ResolvedOptions): Authenticator {
+/** @fastify/jwt's errors (from its `lookupToken`) that mean "there is no token where it looks". */
+const NO_TOKEN = new Set([
+  'FST_JWT_NO_AUTHORIZATION_IN_HEADER', // no `Authorization: Bearer …` and no cookie option
+  'FST_JWT_NO_AUTHORIZATION_IN_COOKIE', // no cookie of that name (or a signed one that fails to unsign)
+  'FST_JWT_BAD_COOKIE_REQUEST' // a cookie option, but no @fastify/cookie to parse cookies
+])
+
+/**
+ * `extractsToken`: whether the host's @fastify/jwt has a `verify.extractToken`, which changes
+ * what its FST_JWT_BAD_REQUEST means.
+ */
+export function createAuthenticator (options: ResolvedOptions, extractsToken: boolean): Authenticator {
   const backend = options.surface === 'backend'
   const NoIdentifier = backend ? MfaErrors.NoUserIdentifier : MfaErrors.NoCustomerIdentifier
   const NotFound = backend ? MfaErrors.UserNotFound : MfaErrors.CustomerNotFound
@@ -40,14 +50,15 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
   const tokenIds = new WeakMap<FastifyRequest, string>()
   const signIns = new WeakMap<FastifyRequest, number>()
 
-  function hasToken (request: FastifyRequest): boolean {
-    const header = request.headers.authorization
-    return typeof header === 'string' && header.trim() !== ''
+  /** Whether @fastify/jwt failed for want of a token where it looks (002), not for a bad one (001). */
+  function noToken (err: unknown): boolean {
+    const code = (err as { code?: unknown }).code
+    // With `verify.extractToken`, FST_JWT_BAD_REQUEST means the extractor found nothing; without
+    // it, an `Authorization: Bearer` header that is not `Bearer <token>` (a token, malformed).
+    return code === 'FST_JWT_BAD_REQUEST' ? extractsToken : NO_TOKEN.has(code as string)
   }
 
   return {
-    hasToken,
-
     tokenIdOf (request) {
       return tokenIds.get(request) ?? null
     },
@@ -57,14 +68,14 @@ export function createAuthenticator (options: ResolvedOptions): Authenticator {
     },
 
     async verifyToken (request) {
-      if (!hasToken(request)) throw new MfaErrors.MissingAccessToken()
       let payload: unknown
       try {
+        // The token is found where the host's @fastify/jwt looks (header, cookie, extractToken).
         // @fastify/jwt (fast-jwt) only accepts the algorithms its key allows: never `none`,
         // never an HMAC token checked against a public key.
         payload = await request.jwtVerify()
-      } catch {
-        throw new MfaErrors.InvalidAccessToken()
+      } catch (err) {
+        throw noToken(err) ? new MfaErrors.MissingAccessToken() : new MfaErrors.InvalidAccessToken()
       }
       const { jti, auth_time: authTime, iat } = Object(payload) as { jti?: unknown, auth_time?: unknown, iat?: unknown }
       if (typeof jti === 'string' && jti !== '') tokenIds.set(request, jti)

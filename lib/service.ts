@@ -225,6 +225,9 @@ export class MfaService {
       token: tokenId === null ? null : { id: tokenId, rule: this.#tokenRule }
     })
     if (!admission.admitted) {
+      // Refused unread. When the one type checked has meanwhile lost its status (a concurrent
+      // verify enabled it, a deactivate disabled it), answer as the serial order would: after it.
+      if (records.length === 1 && (await this.#repository.getType(principalId, records[0].type))?.status !== requireStatus) return null
       this.#emit(log, 'code.locked_out', principalId, type)
       throw new MfaErrors.CodeInvalid()
     }

@@ -21,7 +21,9 @@ test('token problems answer 002 or 001, exactly', async (t) => {
   const cases: Array<[string, Record<string, string>, number, string, string]> = [
     ['no Authorization header', {}, 403, '002', 'Missing access token.'],
     ['empty Authorization header', { authorization: '' }, 403, '002', 'Missing access token.'],
-    ['wrong scheme', { authorization: `Basic ${good}` }, 401, '001', 'Invalid access token.'],
+    // @fastify/jwt reads only `Bearer` (then its cookie): another scheme is no token at all.
+    ['wrong scheme', { authorization: `Basic ${good}` }, 403, '002', 'Missing access token.'],
+    ['Bearer, two spaces', { authorization: `Bearer  ${good}` }, 401, '001', 'Invalid access token.'],
     ['Bearer without token', { authorization: 'Bearer ' }, 401, '001', 'Invalid access token.'],
     ['garbage token', { authorization: 'Bearer not.a.jwt' }, 401, '001', 'Invalid access token.'],
     ['wrong secret', { authorization: `Bearer ${other.jwt.sign({ sub: 'customer-1' })}` }, 401, '001', 'Invalid access token.'],

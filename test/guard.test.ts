@@ -88,7 +88,7 @@ test('pending types never require a code; no MFA means no header needed', async 
   t.same(s.events.map((e) => e.name), ['type.pending', 'code.sent'], 'no step-up events without enabled types')
 })
 
-test('the guard keeps a route\'s own preHandlers and runs after them', async (t) => {
+test('the guard is a scope-level preHandler: it keeps a route\'s own preHandlers and runs before them', async (t) => {
   const order: string[] = []
   const s = await buildApp({ protectedResources: ['carts'] }, (app) => {
     app.post('/carts', { preHandler: [async () => { order.push('host') }] }, async () => { order.push('handler'); return {} })
@@ -98,7 +98,9 @@ test('the guard keeps a route\'s own preHandlers and runs after them', async (t)
   await post(s.app, 'multi-factor-auth-type-activate', tok)
   await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
   t.equal((await call(s.app, 'POST', '/carts', { authorization: `Bearer ${tok}` })).statusCode, 403)
-  t.same(order, ['host'], 'the handler never ran')
+  t.same(order, [], 'neither the route\'s preHandler nor the handler ran')
+  t.equal((await call(s.app, 'POST', '/carts', { authorization: `Bearer ${tok}`, 'x-mfa-code': s.outbox.last() })).statusCode, 200)
+  t.same(order, ['host', 'handler'])
 })
 
 test('a repository failure in the guard is a JSON:API 500', async (t) => {

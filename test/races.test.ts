@@ -81,3 +81,26 @@ test('step-up losing its only enabled type to a deactivation answers 5901, count
   expectError(t, res, 403, '5901')
   t.same(s.events.filter((e) => e.name.startsWith('stepup.')).map((e) => e.name), ['stepup.denied'])
 })
+
+test('a verify refused by a lock that a concurrent verify caused answers 5904 once the type is enabled', async (t) => {
+  const inner = memoryRepository()
+  const raced: MfaRepository = { ...inner }
+  const s = await buildApp({ repository: raced })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  const code = s.outbox.last()
+  // The other verify is in flight: this one's admission is refused, and by the time it looks
+  // again, the other has enabled the type.
+  raced.admit = async (principalId) => {
+    await inner.acceptCode(principalId, 'email', { hash: (await inner.getType(principalId, 'email'))?.code?.hash as string }, { now: s.clock.now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+    return { admitted: false, lockedUntil: s.clock.now + 1000 }
+  }
+  expectError(t, await post(s.app, 'multi-factor-auth-type-verify', tok, { code }), 400, '5904')
+  t.same(s.events.filter((e) => e.name === 'code.locked_out'), [], 'not a lockout: the serial order puts it after the enable')
+  raced.admit = async () => ({ admitted: false, lockedUntil: s.clock.now + 1000 })
+  const other = s.token('customer-2')
+  await post(s.app, 'multi-factor-auth-type-activate', other)
+  expectError(t, await post(s.app, 'multi-factor-auth-type-verify', other, { code: s.outbox.last('customer-2') }), 403, '5901')
+  t.equal(s.events.filter((e) => e.name === 'code.locked_out').length, 1, 'still pending: a lockout')
+})
