@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { CodeKeys, generateCode, sameHash } from './codes.js'
+import { CodeKeys, generateCode, MatchedCodes, sameHash } from './codes.js'
 import { isGlueError, MfaErrors, tooManyCodes } from './errors.js'
 import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
@@ -45,6 +45,7 @@ export class MfaService {
   readonly #repository: MfaRepository
   readonly #options: ResolvedOptions
   readonly #keys: CodeKeys
+  readonly #matched = new MatchedCodes()
   readonly #emit: ReturnType<typeof createEmitter>
   /** The counters' rules: with a token id, the token's and the principal's ceiling; without, the principal's. */
   readonly #tokenRule: LockoutRule
@@ -266,8 +267,11 @@ export class MfaService {
     }
     const stored = record.code
     if (stored === null || now >= stored.expiresAt || stored.attempts >= this.#options.maxAttempts) return null
+    if (this.#matched.has(stored.hash, code)) return { hash: stored.hash }
     const hash = this.#keys.hash(principalId, record.type, code)
-    return sameHash(stored.hash, hash) ? { hash } : null
+    if (!sameHash(stored.hash, hash)) return null
+    this.#matched.add(hash, code)
+    return { hash }
   }
 
   async #reserveSend (principalId: string, type: string, now: number): Promise<void> {

@@ -178,3 +178,16 @@ test('the repository never holds a plain code', async (t) => {
   for (const { code } of s.outbox.messages) t.notOk(stored.includes(code), 'no plain code stored')
   t.match(stored, /"hash":"[0-9a-f]{64}"/)
 })
+
+test('MatchedCodes: only what was added, at most `size` pairs, oldest out first', async (t) => {
+  const { MatchedCodes } = await import('../lib/codes.js')
+  const matched = new MatchedCodes(2)
+  t.notOk(matched.has('h1', '123456'))
+  matched.add('h1', '123456')
+  matched.add('h2', '654321')
+  t.ok(matched.has('h1', '123456'))
+  t.notOk(matched.has('h1', '654321'), 'a pair, not a code alone')
+  matched.add('h3', '111111')
+  t.notOk(matched.has('h1', '123456'), 'the oldest left')
+  t.ok(matched.has('h2', '654321') && matched.has('h3', '111111'))
+})
