@@ -2,38 +2,16 @@
 //   npx tsx bench/profile-top.ts /tmp/prof/guard-pass [count]
 // Given a directory, it reads the largest profile in it (the server's main thread; the other
 // one is tsx's module loader thread).
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
-
-interface ProfileNode {
-  id: number
-  callFrame: { functionName: string, url: string, lineNumber: number }
-  hitCount?: number
-}
-
-interface Profile {
-  nodes: ProfileNode[]
-  samples: number[]
-  timeDeltas: number[]
-}
+import { relative } from 'node:path'
+import { loadProfile } from './cpuprofile.js'
 
 const [target, countArg] = process.argv.slice(2)
 if (target === undefined) {
   console.error('usage: tsx bench/profile-top.ts <file.cpuprofile | directory> [count]')
   process.exit(2)
 }
-const file = statSync(target).isDirectory()
-  ? readdirSync(target)
-    .filter((name) => name.endsWith('.cpuprofile'))
-    .map((name) => join(target, name))
-    .sort((a, b) => statSync(b).size - statSync(a).size)[0]
-  : target
-if (file === undefined) {
-  console.error(`no .cpuprofile in ${target}`)
-  process.exit(2)
-}
+const { file, profile } = loadProfile(target)
 const count = Number(countArg ?? 30)
-const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
 
 const byId = new Map(profile.nodes.map((node) => [node.id, node]))
 const selfTime = new Map<string, number>()

@@ -7,40 +7,18 @@
 // server answered while profiled, warm-up included), times are also shown in µs per request.
 // An async function resumed after an await runs from the microtask queue with its own frame on
 // top, so its continuation is still under it; the queue's own work (runMicrotasks) is not.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
-
-interface ProfileNode {
-  id: number
-  callFrame: { functionName: string, url: string, lineNumber: number }
-  children?: number[]
-}
-
-interface Profile {
-  nodes: ProfileNode[]
-  samples: number[]
-  timeDeltas: number[]
-}
+import { relative } from 'node:path'
+import { loadProfile, type ProfileNode } from './cpuprofile.js'
 
 const [target, pattern, countArg, requestsArg] = process.argv.slice(2)
 if (target === undefined || pattern === undefined) {
   console.error('usage: tsx bench/profile-under.ts <file.cpuprofile | directory> <pattern> [count] [requests]')
   process.exit(2)
 }
-const file = statSync(target).isDirectory()
-  ? readdirSync(target)
-    .filter((name) => name.endsWith('.cpuprofile'))
-    .map((name) => join(target, name))
-    .sort((a, b) => statSync(b).size - statSync(a).size)[0]
-  : target
-if (file === undefined) {
-  console.error(`no .cpuprofile in ${target}`)
-  process.exit(2)
-}
+const { file, profile } = loadProfile(target)
 const count = Number(countArg ?? 30)
 const requests = requestsArg === undefined ? null : Number(requestsArg)
 const match = new RegExp(pattern)
-const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
 
 function label (node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame

@@ -22,7 +22,6 @@
 //   MFA_BURST_N      guesses per burst [200]
 //   MFA_BURST_BIG_N  guesses of the one big burst (PostgreSQL, two instances, step-up) [1000]
 import type { Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { createHmac, randomBytes, randomInt } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { generateSync } from 'otplib'
@@ -30,11 +29,11 @@ import type { MfaEvent } from '../../lib/index.js'
 import { JWT_SECRET } from '../helpers.js'
 import { FAILURES, LOCKOUT } from './burst-app.js'
 import { burst, type BurstRequest, type BurstResponse } from './burst.js'
+import { startChildServer } from './child-server.js'
 
 export const N = Number(process.env.MFA_BURST_N ?? 200)
 export const BIG_N = Number(process.env.MFA_BURST_BIG_N ?? 1000)
 const SERVER = fileURLToPath(new URL('./burst-server.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const JSON_API = 'application/vnd.api+json'
 
 export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up'
@@ -221,21 +220,7 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
 
 /** A burst server in a child process (burst-server.ts); killed when `t` ends. */
 export async function startChild (t: Test, env: Record<string, string>): Promise<string> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
-  delete childEnv.NODE_OPTIONS // tap's own loaders are not the child's business
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { cwd: ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const port = /^listening (\d+)$/m.exec(output)?.[1]
-    if (port !== undefined) return `http://127.0.0.1:${port}`
-    if (child.exitCode !== null) throw new Error(`the burst server exited (${child.exitCode}) before listening:\n${output}`)
-    if (Date.now() > deadline) throw new Error(`the burst server did not listen within 30 s:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  return (await startChildServer(t, SERVER, env, 'pipe')).url
 }
 
 const POSITIONS: Position[] = ['start', 'middle', 'end']

@@ -3,7 +3,7 @@
 // (a request without an answer applied or not), and a server restarted on it keeps every
 // enabled type enabled and every live code working, then serves a new load without a 5xx.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -15,13 +15,13 @@ import { sqliteRepository } from '../../lib/repositories/sqlite.js'
 import { JWT_SECRET } from '../helpers.js'
 import { checkRun, sentSteps } from './cluster.js'
 import { issuesCode, MAX_ATTEMPTS, type Op, type OpSpec, TYPES } from './model.js'
+import { startChildServer } from './child-server.js'
 import { classify, drive, FileOutbox, plans, tally, toRequest, Workload } from './workload.js'
 
 const PRINCIPALS = 400
 const AGAIN = 100
 const SEED = Number(process.env.MFA_HARDENING_SEED ?? 20260101)
 const SERVER = fileURLToPath(new URL('./sqlite-server.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** An HS256 token as @fastify/jwt signs them, for a server in another process. */
 function token (sub: string): string {
@@ -37,22 +37,11 @@ interface Server {
 }
 
 async function startServer (t: Test, filename: string, outbox: string): Promise<Server> {
-  const env: NodeJS.ProcessEnv = { ...process.env, MFA_SQLITE_FILE: filename, MFA_OUTBOX_FILE: outbox }
-  delete env.NODE_OPTIONS // tap's own loaders are not the child's business
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const port = /^listening (\d+)$/m.exec(output)?.[1]
-    if (port !== undefined) return { child, url: `http://127.0.0.1:${port}`, exited }
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}) before listening:\n${output}`)
-    if (Date.now() > deadline) throw new Error(`the server did not listen within 30 s:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  const { child, url } = await startChildServer(t, SERVER, { MFA_SQLITE_FILE: filename, MFA_OUTBOX_FILE: outbox })
+  const exited = child.exitCode === null && child.signalCode === null
+    ? once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    : Promise.resolve([child.exitCode, child.signalCode] as [number | null, NodeJS.Signals | null])
+  return { child, url, exited }
 }
 
 function integrity (filename: string): string {
