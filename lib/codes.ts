@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 
-/** A numeric code of `length` digits from the CSPRNG, first digit 1–9 (spec §6). */
+/** A numeric code of `length` digits from the CSPRNG, first digit 1–9. */
 export function generateCode (length: number): string {
   let code = String(randomInt(1, 10))
   for (let i = 1; i < length; i++) code += String(randomInt(0, 10))

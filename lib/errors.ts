@@ -2,7 +2,7 @@ import createError, { type FastifyErrorConstructor } from '@fastify/error'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
-/** One JSON:API error object (spec §3). `code` is absent for the few errors Glue gives none. */
+/** One JSON:API error object. `code` is absent for the few errors Glue gives none. */
 export interface JsonApiError {
   code?: string
   status: number
@@ -15,7 +15,7 @@ export interface JsonApiErrorDocument {
 
 export const JSON_API_TYPE = 'application/vnd.api+json'
 
-// The catalogue of spec §4. Fastify error codes are `FST_GLUE_MFA_<glue code>` so a log
+// The Glue error catalogue. Fastify error codes are `FST_GLUE_MFA_<glue code>` so a log
 // line still tells which Glue error was answered.
 const catalogue = {
   MissingAccessToken: ['002', 403, 'Missing access token.'],
@@ -35,7 +35,7 @@ const catalogue = {
   SignInAgain: ['5912', 403, 'Sign in again to set up multi-factor authentication.']
 } as const
 
-// The two body errors Glue answers without a code (spec §4), raised by schema validation.
+// The two body errors Glue answers without a code, raised by schema validation.
 // A wrong `data.type` keeps Glue's exact 'Invalid type.' first and names the expected type after it.
 const POST_DATA_INVALID = 'Post data is invalid.'
 const INVALID_TYPE = 'Invalid type.'
@@ -127,7 +127,7 @@ export function toJsonApiError (error: FastifyError, expectedType?: string): Jso
 
 export function sendJsonApiError (reply: FastifyReply, error: JsonApiError, retryAfter?: number): FastifyReply {
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-  // Serialized here, in the order of spec §3 (code, status, detail), on the plugin's routes
+  // Serialized here, in the order code, status, detail, on the plugin's routes
   // and on a host's protected routes alike.
   const body = error.code === undefined
     ? { status: error.status, detail: error.detail }

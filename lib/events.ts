@@ -5,7 +5,7 @@ export type MfaEventName =
   | 'principal.locked' | 'type.pending' | 'type.enabled' | 'type.disabled'
   | 'stepup.passed' | 'stepup.denied'
 
-/** An audit event (spec §8). It never carries a code or a secret. */
+/** An audit event. It never carries a code or a secret. */
 export interface MfaEvent {
   name: MfaEventName
   principalId: string

@@ -48,7 +48,7 @@ export interface Guard {
   protectedResources: preHandlerHookHandler
 }
 
-/** The step-up guard of spec §7, answering its own errors as JSON:API documents. */
+/** The step-up guard, answering its own errors as JSON:API documents. */
 export function createGuard (auth: Authenticator, service: MfaService, protectedResources: Set<string>): Guard {
   async function stepUp (request: FastifyRequest, reply: FastifyReply, anonymousPasses: boolean): Promise<void> {
     try {

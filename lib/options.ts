@@ -19,7 +19,7 @@ export interface GlueMfaOptions {
   principal?: (payload: any, request: FastifyRequest) => Principal | null | undefined
   /** Lets the host say a principal no longer exists (5907 / 5908). */
   findPrincipal?: (principal: Principal) => boolean | Promise<boolean>
-  /** Resource types whose writes need step-up (spec §7). */
+  /** Resource types whose writes need step-up. */
   protectedResources?: string[]
   /** Where the five MFA routes are mounted, e.g. '/backend'. */
   prefix?: string
@@ -243,7 +243,7 @@ function checkKeys (opts: object): void {
   }
 }
 
-/** Checks every option once, at registration, and fills in the defaults of spec §1. */
+/** Checks every option once, at registration, and fills in the documented defaults. */
 export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
   const opts = options as Partial<GlueMfaOptions>
   checkKeys(opts)

@@ -18,7 +18,7 @@ declare module 'fastify' {
 }
 
 /**
- * Authentication shared by the MFA routes and the step-up guard, in the order of spec §4:
+ * Authentication shared by the MFA routes and the step-up guard, in the order of the error catalogue:
  * `verifyToken` (002/001) runs in onRequest, `requirePrincipal` (5905/5909, 5907/5908) after
  * the body has been validated.
  */

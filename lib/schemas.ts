@@ -2,7 +2,7 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import { JSON_API_TYPE } from './errors.js'
 import type { StatusFormat } from './options.js'
 
-/** The resource names of spec §2: the route path and the body's `data.type`. */
+/** The five resource names: the route path and the body's `data.type`. */
 export const RESOURCES = {
   list: 'multi-factor-auth-types',
   activate: 'multi-factor-auth-type-activate',
@@ -54,7 +54,7 @@ export function listResponse (statusFormat: StatusFormat): TSchema {
 /**
  * The POST body. Only the JSON:API frame is checked here ("Post data is invalid." /
  * "Invalid type."); `attributes.type` is checked by the handler, after the principal and
- * the code header, as the order of spec §4 wants (5902 comes late).
+ * the code header, as the documented order of checks wants (5902 comes late).
  */
 export function actionBody (resource: string): TSchema {
   return Type.Object({

@@ -1,4 +1,4 @@
-/** The status of one MFA type for one principal (spec §2, seed page). */
+/** The status of one MFA type for one principal (as Glue's list of MFA methods shows it). */
 export const MFA_STATUS = Object.freeze({ DISABLED: 0, PENDING: 1, ENABLED: 2 } as const)
 
 export type MfaStatus = typeof MFA_STATUS[keyof typeof MFA_STATUS]

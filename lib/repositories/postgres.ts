@@ -285,7 +285,7 @@ async function transaction<T> (pool: PgPool, fn: (client: PgClient) => Promise<T
 
 /**
  * A repository on PostgreSQL through `pg` (an optional peer dependency, loaded on first use),
- * for several server instances sharing one database (spec §9.3). Every change that requests
+ * for several server instances sharing one database. Every change that requests
  * can race is one statement (an upsert or a conditional UPDATE) or one transaction.
  */
 export function postgresRepository (options: PostgresRepositoryOptions): MfaRepository {

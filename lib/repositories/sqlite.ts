@@ -228,7 +228,7 @@ function prepare (db: SqliteDatabase, prefix: string) {
  * A persistent repository on SQLite through better-sqlite3 (an optional peer dependency,
  * loaded on first use). better-sqlite3 is synchronous, so each method runs to completion
  * without yielding; changes spanning statements are IMMEDIATE transactions, so several
- * connections or processes on one file stay consistent (spec §9.3).
+ * connections or processes on one file stay consistent.
  */
 export function sqliteRepository (options: SqliteRepositoryOptions): MfaRepository {
   const prefix = checkOptions(options)

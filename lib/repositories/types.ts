@@ -82,7 +82,7 @@ export interface AcceptOptions {
 export type AcceptResult = 'accepted' | 'state' | 'code'
 
 /**
- * Storage of MFA state (spec §9.3). Every method that changes state is one atomic
+ * Storage of MFA state. Every method that changes state is one atomic
  * operation in the store, so concurrent requests, also from several server instances,
  * cannot double-spend a code or lose a counted failure. The repository holds no MFA
  * rules beyond the conditions it is given.

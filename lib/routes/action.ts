@@ -13,7 +13,7 @@ export interface ActionSpec {
   resource: string
   summary: string
   description: string
-  /** Verify and deactivate always need the code, checked right after the principal (spec §4). */
+  /** Verify and deactivate always need the code, checked right after the principal. */
   codeRequired: boolean
   /** Extra success responses (activate answers 201 for computed types). */
   responses?: Record<number, unknown>
@@ -26,7 +26,7 @@ export function codeHeader (request: FastifyRequest): string {
   return typeof value === 'string' ? value.trim() : ''
 }
 
-/** The skeleton the four POST resources share: schema, then the checks in the order of spec §4. */
+/** The skeleton the four POST resources share: schema, then the checks in the documented order. */
 export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: ActionSpec): void {
   app.post(`/${spec.resource}`, {
     schema: {

@@ -58,7 +58,7 @@ async function pendingWithCode (repo: MfaRepository, p: string, h: string, type 
 /**
  * The contract of `MfaRepository` (lib/repositories/types.ts) with the semantics of
  * `memoryRepository()`, for third-party repositories: one named check per rule, including
- * the races of spec §9.3. Assertions are node:assert, so any runner works: pass a tap or
+ * the races of concurrent requests. Assertions are node:assert, so any runner works: pass a tap or
  * node:test context (anything with `test(name, fn)`) or a bare `test`/`it` function.
  *
  * ```ts
