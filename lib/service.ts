@@ -226,9 +226,10 @@ export class MfaService {
       token: tokenId === null ? null : { id: tokenId, rule: this.#tokenRule }
     })
     if (!admission.admitted) {
-      // Refused unread. When the one type checked has meanwhile lost its status (a concurrent
-      // verify enabled it, a deactivate disabled it), answer as the serial order would: after it.
-      if (records.length === 1 && (await this.#repository.getType(principalId, records[0].type))?.status !== requireStatus) return null
+      // Refused unread. When the type the request names (verify, deactivate) has meanwhile lost
+      // its status (a concurrent verify enabled it, a deactivate disabled it), answer as the
+      // serial order would: after it. A step-up names none, and its refusals read nothing more.
+      if (type !== null && (await this.#repository.getType(principalId, type))?.status !== requireStatus) return null
       this.#emit(log, 'code.locked_out', principalId, type)
       throw new MfaErrors.CodeInvalid()
     }
