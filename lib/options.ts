@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { MfaEvent } from './events.js'
 import type { Principal } from './principal.js'
+import { FACTOR_KINDS } from './providers/kinds.js'
 import type { MfaProvider } from './providers/types.js'
 import { OPTIONAL_REPOSITORY_METHODS, REPOSITORY_METHODS, type LockoutRule, type MfaRepository } from './repositories/types.js'
 
@@ -110,14 +111,10 @@ function checkProviders (value: unknown): MfaProvider[] {
     }
     if (seen.has(provider.type)) fail('providers', `has the type "${provider.type}" twice`)
     seen.add(provider.type)
-    if (provider.kind === 'delivered') {
-      if (typeof provider.send !== 'function') fail(`${name}.send`, 'must be a function')
-    } else if (provider.kind === 'computed') {
-      for (const method of ['createSecret', 'provisioning', 'match']) {
-        if (typeof provider[method] !== 'function') fail(`${name}.${method}`, 'must be a function')
-      }
-    } else {
-      fail(`${name}.kind`, 'must be "delivered" or "computed"')
+    const kind = Object.hasOwn(FACTOR_KINDS, provider.kind) ? FACTOR_KINDS[provider.kind as MfaProvider['kind']] : undefined
+    if (kind === undefined) fail(`${name}.kind`, `must be ${Object.keys(FACTOR_KINDS).map((k) => `"${k}"`).join(' or ')}`)
+    for (const method of kind.methods) {
+      if (typeof provider[method] !== 'function') fail(`${name}.${method}`, 'must be a function')
     }
   }
   return value

@@ -3,6 +3,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { emailProvider } from '../lib/index.js'
 import { smsProvider, type SmsMessage } from '../examples/sms-provider.js'
 import { buildApp, list, Outbox, post, statuses } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 const ACTIVATE = 'multi-factor-auth-type-activate'
 const VERIFY = 'multi-factor-auth-type-verify'
@@ -67,7 +68,7 @@ test('no phone number, or a failing gateway: 5910 and nothing usable stored', as
   const res = await post(app, ACTIVATE, token('no-phone'), { type: 'sms' })
   t.equal(glueCode(res), '5910')
   t.equal(texts.length, 0)
-  t.equal(repository.inspect().get('no-phone')?.get('sms')?.code, null, 'no code stored')
+  t.equal(inspectMemory(repository).records.get('no-phone')?.get('sms')?.code, null, 'no code stored')
 
   const failing = await setup(async () => { throw new Error('gateway down') })
   t.teardown(() => failing.app.close())

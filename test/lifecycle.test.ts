@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, expectError, list, LogCapture, post, statuses } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 function protectedRoutes (app: FastifyInstance): void {
   app.post('/carts', async () => ({ created: true }))
@@ -54,7 +55,7 @@ test('the whole lifecycle for one principal, with its events and clean logs', as
   t.ok(events.every((e) => e.principalId === 'customer-1' && (e.at === clock.now || e.at === clock.now - 30_000)), 'events carry principal and clock time')
   t.same(Object.keys(events[0]).sort(), ['at', 'name', 'principalId', 'type'])
 
-  const everything = JSON.stringify(events) + logs.lines.join('\n') + JSON.stringify([...repository.inspect().values()].map((m) => [...m.values()]))
+  const everything = JSON.stringify(events) + logs.lines.join('\n') + JSON.stringify([...inspectMemory(repository).records.values()].map((m) => [...m.values()]))
   for (const code of [first, second]) t.notOk(everything.includes(code), `code ${code} never in events, logs or the store`)
   t.notOk(everything.includes(tok), 'the token never in a log line')
   t.ok(logs.lines.some((l) => l.includes('"mfaEvent"') && l.includes('type.enabled')), 'events go to the request logger')

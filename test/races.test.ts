@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { generateSync } from 'otplib'
 import { emailProvider, memoryRepository, totpProvider, type MfaRepository } from '../lib/index.js'
 import { buildApp, expectError, post, type TestApp } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 // What a request answers when another request changed the state between its read and its
 // atomic write: the answer a serial order would give. Each race is forced by a repository
@@ -23,7 +24,7 @@ test('deactivate losing to another deactivate answers 5906', async (t) => {
   s.clock.advance(30_000)
   await post(s.app, 'multi-factor-auth-trigger', s.tok)
   const fresh = s.outbox.last()
-  raced.acceptCode = async () => 'state'
+  raced.acceptCode = async () => 'status-changed'
   expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', s.tok, { code: fresh }), 400, '5906')
   raced.acceptCode = inner.acceptCode
   raced.disable = async () => false
@@ -47,7 +48,7 @@ test('a sealed TOTP secret that is missing or tampered with never verifies', asy
   const secret: string = res.json().data.attributes.secret
   const codeAt = (offset: number): string => generateSync({ secret, epoch: Math.floor((s.clock.now + offset) / 1000) })
   t.equal((await post(s.app, 'multi-factor-auth-type-verify', tok, { type: 'totp', code: codeAt(0) })).statusCode, 204)
-  const record = s.repository.inspect().get('customer-1')?.get('totp')
+  const record = inspectMemory(s.repository).records.get('customer-1')?.get('totp')
   if (record === undefined) throw new Error('no record')
   const sealed = record.secret
   record.secret = `${sealed?.slice(0, -2) ?? ''}AA`
@@ -61,7 +62,7 @@ test('a sealed TOTP secret that is missing or tampered with never verifies', asy
 
 test('verify losing to another verify answers 5904', async (t) => {
   const inner = memoryRepository()
-  const s = await buildApp({ repository: { ...inner, acceptCode: async () => 'state' } })
+  const s = await buildApp({ repository: { ...inner, acceptCode: async () => 'status-changed' } })
   t.teardown(() => s.app.close())
   const tok = s.token()
   await post(s.app, 'multi-factor-auth-type-activate', tok)
@@ -76,7 +77,7 @@ test('step-up losing its only enabled type to a deactivation answers 5901, count
   const tok = s.token()
   await post(s.app, 'multi-factor-auth-type-activate', tok)
   await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
-  raced.acceptCode = async () => 'state'
+  raced.acceptCode = async () => 'status-changed'
   const res = await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, 'x-mfa-code': s.outbox.last() } })
   expectError(t, res, 403, '5901')
   t.same(s.events.filter((e) => e.name.startsWith('stepup.')).map((e) => e.name), ['stepup.denied'])

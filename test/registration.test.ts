@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import glueMfa, { emailProvider, memoryRepository, type GlueMfaOptions } from '../lib/index.js'
 import { CODE_SECRET, JWT_SECRET, list, post, statuses, Outbox } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 const send = async (): Promise<void> => {}
 const valid = (): GlueMfaOptions => ({ providers: [emailProvider({ send })], repository: memoryRepository(), codeSecret: CODE_SECRET })
@@ -148,7 +149,7 @@ test('storefront and backend under two prefixes keep separate providers, reposit
   t.equal(storefrontOutbox.messages.length, 0)
   t.same(statuses(await list(app, customer)), { email: 0 }, 'the storefront repository is untouched')
   t.same(statuses(await list(app, user, '/backend')), { mail: 1 })
-  t.equal(storefrontRepository.inspect().size, 0)
+  t.equal(inspectMemory(storefrontRepository).records.size, 0)
 
   const noId = backendSigner.jwt.sign({ name: 'x' })
   const res = await list(app, noId, '/backend')

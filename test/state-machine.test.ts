@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { emailProvider, memoryRepository, type MfaRepository } from '../lib/index.js'
 import { buildApp, expectError, list, LogCapture, Outbox, post, statuses, type TestApp } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 const ACTIVATE = 'multi-factor-auth-type-activate'
 const VERIFY = 'multi-factor-auth-type-verify'
@@ -9,7 +10,7 @@ const TRIGGER = 'multi-factor-auth-trigger'
 const COOLDOWN = 30_000
 
 function snapshot (t: TestApp): string {
-  return JSON.stringify([...t.repository.inspect()].map(([id, types]) => [id, [...types.values()]]))
+  return JSON.stringify([...inspectMemory(t.repository).records].map(([id, types]) => [id, [...types.values()]]))
 }
 
 /** Brings `customer-1` to a status: 0, 1 (code sent) or 2 (verified). */

@@ -4,6 +4,7 @@ import { generateSync, ScureBase32Plugin } from 'otplib'
 import { emailProvider, type GlueMfaOptions } from '../lib/index.js'
 import { totpProvider } from '../lib/providers/totp.js'
 import { buildApp, list, Outbox, post, statuses, type TestApp } from './helpers.js'
+import { inspectMemory } from '../lib/repositories/memory.js'
 
 const STEP = 30_000
 const ACTIVATE = 'multi-factor-auth-type-activate'
@@ -106,7 +107,7 @@ test('totp lifecycle: activate (201), verify, step-up, replay, trigger, deactiva
   const verified = await post(app, VERIFY, token, { type: 'totp', code: verifyCode })
   t.equal(verified.statusCode, 204)
   t.same(statuses(await list(app, token)), { email: 0, totp: 2 }, 'enabled')
-  const stored = repository.inspect().get('alice')?.get('totp')
+  const stored = inspectMemory(repository).records.get('alice')?.get('totp')
   t.equal(stored?.lastStep, Math.floor(clock.now / STEP), 'the verifying step is stored')
 
   t.equal(glueCode(await cart(ctx, 'alice')), '5900', 'enabled: no code')
@@ -136,7 +137,7 @@ test('totp lifecycle: activate (201), verify, step-up, replay, trigger, deactiva
   const deactivateCode = codeAt(secret, clock.now)
   t.equal((await post(app, DEACTIVATE, token, { type: 'totp', code: deactivateCode })).statusCode, 204, 'deactivate with a totp code')
   t.same(statuses(await list(app, token)), { email: 0, totp: 0 })
-  const record = repository.inspect().get('alice')?.get('totp')
+  const record = inspectMemory(repository).records.get('alice')?.get('totp')
   t.equal(record?.secret, null, 'the secret is deleted')
   t.equal(record?.lastStep, null)
   t.equal(record?.status, 0)
@@ -203,7 +204,7 @@ test('the stored secret is sealed: no encoding of it is in the store', async (t)
   const ctx = await setup()
   t.teardown(() => ctx.app.close())
   const secret = await activateTotp(ctx, 'carol')
-  const sealed = ctx.repository.inspect().get('carol')?.get('totp')?.secret
+  const sealed = inspectMemory(ctx.repository).records.get('carol')?.get('totp')?.secret
   t.type(sealed, 'string')
   const raw = Buffer.from(new ScureBase32Plugin().decode(secret))
   t.equal(raw.length, 20)
@@ -293,7 +294,7 @@ test('principalLockout applies to totp codes', async (t) => {
   const right = codeAt(secret, clock.now)
   t.equal(glueCode(await cart(ctx, 'frank', right)), '5901', 'locked: even the right code')
   t.equal(glueCode(await post(app, DEACTIVATE, ctx.token('frank'), { type: 'totp', code: right })), '5901', 'locked: deactivate too')
-  t.equal(ctx.repository.inspect().get('frank')?.get('totp')?.lastStep, Math.floor((clock.now - STEP) / STEP), 'no step was spent while locked')
+  t.equal(inspectMemory(ctx.repository).records.get('frank')?.get('totp')?.lastStep, Math.floor((clock.now - STEP) / STEP), 'no step was spent while locked')
 
   clock.advance(30_000)
   const stillLocked = codeAt(secret, clock.now)

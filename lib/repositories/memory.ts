@@ -18,12 +18,7 @@ const SWEEP_INTERVAL = 60_000
  * changed for 24 h, and principals left with nothing. Enabled and pending types are kept, and
  * so is a lockout count until an accepted code resets it (the escalating lockout needs it).
  */
-export function memoryRepository (): MfaRepository & {
-  /** For tests: the stored records, by principal and type. */
-  inspect: () => Map<string, Map<string, TypeRecord>>
-  /** For tests: the lockout counters, by principal and token id ('' for the principal-wide one). */
-  inspectLockouts: () => Map<string, Map<string, LockoutCounter>>
-} {
+export function memoryRepository (): MfaRepository {
   const principals = new Map<string, Map<string, TypeRecord>>()
   // Per principal: the principal-wide counter under '', each token's under its id.
   const counters = new Map<string, Map<string, LockoutCounter>>()
@@ -74,7 +69,7 @@ export function memoryRepository (): MfaRepository & {
     return { ...found, code: found.code === null ? null : { ...found.code } }
   }
 
-  return {
+  const repository: MfaRepository = {
     async getTypes (principalId) {
       const types = principals.get(principalId)
       return types === undefined ? [] : [...types.values()].map(copy)
@@ -146,13 +141,13 @@ export function memoryRepository (): MfaRepository & {
 
     async acceptCode (principalId: string, type: string, proof: CodeProof, options: AcceptOptions): Promise<AcceptResult> {
       const found = existing(principalId, type)
-      if (found === undefined || found.status !== options.requireStatus) return 'state'
+      if (found === undefined || found.status !== options.requireStatus) return 'status-changed'
       if ('hash' in proof) {
         const code = found.code
-        if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code'
+        if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         code.verified = true
       } else {
-        if (found.lastStep !== null && proof.step <= found.lastStep) return 'code'
+        if (found.lastStep !== null && proof.step <= found.lastStep) return 'code-invalid'
         found.lastStep = proof.step
       }
       if (options.enable) found.status = MFA_STATUS.ENABLED
@@ -185,9 +180,25 @@ export function memoryRepository (): MfaRepository & {
       found.lastStep = null
       changedAt.set(found, latest)
       return true
-    },
-
-    inspect: () => principals,
-    inspectLockouts: () => counters
+    }
   }
+  contents.set(repository, { records: principals, lockouts: counters })
+  return repository
+}
+
+/** What a memory repository holds, for tests: not part of the public API. */
+export interface MemoryContents {
+  /** The stored records, by principal and type. */
+  records: Map<string, Map<string, TypeRecord>>
+  /** The lockout counters, by principal and token id ('' for the principal-wide one). */
+  lockouts: Map<string, Map<string, LockoutCounter>>
+}
+
+const contents = new WeakMap<MfaRepository, MemoryContents>()
+
+/** The live contents of a repository made by `memoryRepository()` (tests read and change them). */
+export function inspectMemory (repository: MfaRepository): MemoryContents {
+  const found = contents.get(repository)
+  if (found === undefined) throw new TypeError('not a memoryRepository()')
+  return found
 }

@@ -400,9 +400,9 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
         : await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step, tokenId ?? ''])
       if (changed.length > 0) return 'accepted'
       // Why it was refused, read after the refusal: a status that is not (or no longer) the
-      // required one is 'state'; otherwise the code or step was not valid.
+      // required one is 'status-changed'; otherwise the code or step was not valid.
       const [row] = await query(sql.status, [principalId, type])
-      return row?.status === requireStatus ? 'code' : 'state'
+      return row?.status === requireStatus ? 'code-invalid' : 'status-changed'
     },
 
     async countAttempts (principalId, types, maxAttempts) {

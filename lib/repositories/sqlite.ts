@@ -205,7 +205,7 @@ function prepare (db: SqliteDatabase, prefix: string) {
   const acceptCode = db.transaction((params: Record<string, unknown>, step: boolean, tokenId: string | null): AcceptResult => {
     if ((step ? statements.acceptStep : statements.acceptHash).get(params) === undefined) {
       const row = statements.status.get(params) as { status: number } | undefined
-      return row?.status === params.requireStatus ? 'code' : 'state'
+      return row?.status === params.requireStatus ? 'code-invalid' : 'status-changed'
     }
     statements.resetCounters.run(params.principalId, tokenId ?? '')
     return 'accepted'

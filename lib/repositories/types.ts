@@ -75,11 +75,11 @@ export interface AcceptOptions {
 
 /**
  * `accepted`: the code counted (and the type was enabled when asked) and the counters reset;
- * `state`: the type no longer has `requireStatus`;
- * `code`: the code is no longer valid (superseded, expired, step already used).
+ * `status-changed`: the type no longer has `requireStatus`;
+ * `code-invalid`: the code is no longer valid (superseded, expired, blocked, step already used).
  * Nothing changes unless `accepted`.
  */
-export type AcceptResult = 'accepted' | 'state' | 'code'
+export type AcceptResult = 'accepted' | 'status-changed' | 'code-invalid'
 
 /**
  * Storage of MFA state. Every method that changes state is one atomic

@@ -48,7 +48,7 @@ t.test('a store that accepts a code on a stale read (check, then act): caught', 
       const before = await inner.getType(principalId, type)
       await new Promise((resolve) => setTimeout(resolve, 2))
       const result = await inner.acceptCode(principalId, type, proof, options)
-      return result === 'state' && before?.status === options.requireStatus ? 'accepted' : result
+      return result === 'status-changed' && before?.status === options.requireStatus ? 'accepted' : result
     }
   }
   const problems = await run(t, racy)

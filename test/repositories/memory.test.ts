@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { lockoutStep } from '../../lib/repositories/lockout.js'
-import { memoryRepository } from '../../lib/repositories/memory.js'
+import { inspectMemory, memoryRepository } from '../../lib/repositories/memory.js'
 import type { MfaRepository } from '../../lib/repositories/types.js'
 import { repositoryConformance } from '../../lib/testing/index.js'
 
@@ -37,7 +37,7 @@ test('the suite catches a getStatuses that disagrees with getTypes', async (t) =
  */
 function racyRepository (): MfaRepository {
   const inner = memoryRepository()
-  const live = (principalId: string, type: string) => inner.inspect().get(principalId)?.get(type)
+  const live = (principalId: string, type: string) => inspectMemory(inner).records.get(principalId)?.get(type)
   const yieldNow = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
   return {
     ...inner,
@@ -50,19 +50,19 @@ function racyRepository (): MfaRepository {
     async acceptCode (principalId, type, proof, options) {
       const seen = await inner.getType(principalId, type)
       await yieldNow()
-      if (seen === null || seen.status !== options.requireStatus) return 'state'
+      if (seen === null || seen.status !== options.requireStatus) return 'status-changed'
       const record = live(principalId, type)
-      if (record === undefined) return 'state'
+      if (record === undefined) return 'status-changed'
       if ('hash' in proof) {
         const code = seen.code
-        if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code'
+        if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         if (record.code !== null) record.code.verified = true
       } else {
-        if (seen.lastStep !== null && proof.step <= seen.lastStep) return 'code'
+        if (seen.lastStep !== null && proof.step <= seen.lastStep) return 'code-invalid'
         record.lastStep = proof.step
       }
       if (options.enable) record.status = 2
-      const counters = inner.inspectLockouts().get(principalId)
+      const counters = inspectMemory(inner).lockouts.get(principalId)
       counters?.delete('')
       if (options.tokenId !== null) counters?.delete(options.tokenId)
       return 'accepted'
@@ -81,13 +81,13 @@ function racyRepository (): MfaRepository {
     },
     async admit (principalId, options) {
       // Decided on a read of the locks as they were before yielding...
-      const tokenLock = options.token === null ? 0 : inner.inspectLockouts().get(principalId)?.get(options.token.id)?.lockedUntil ?? 0
+      const tokenLock = options.token === null ? 0 : inspectMemory(inner).lockouts.get(principalId)?.get(options.token.id)?.lockedUntil ?? 0
       const lockedUntil = Math.max(await inner.lockedUntil(principalId), tokenLock)
       await yieldNow()
       if (options.now < lockedUntil) return { admitted: false, lockedUntil }
       // ...then counted without looking again.
-      const counters = inner.inspectLockouts().get(principalId) ?? new Map()
-      inner.inspectLockouts().set(principalId, counters)
+      const counters = inspectMemory(inner).lockouts.get(principalId) ?? new Map()
+      inspectMemory(inner).lockouts.set(principalId, counters)
       const { locked, ...next } = lockoutStep(counters.get('') ?? { failures: 0, lockedUntil: 0, lastLock: 0 }, options.principal, options.now)
       counters.set('', next)
       if (options.token === null) return { admitted: true, locked }
@@ -132,12 +132,17 @@ test('memoryRepository forgets what no longer matters: 100,000 principals who ca
   await repository.acceptCode('stays', 'email', { hash: 'b'.repeat(64) }, { now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
   await repository.admit('locked-out', { now, principal: { failures: 5, duration: 1000, maxDuration: 1000 }, token: null })
   const full = heap()
-  t.equal(repository.inspect().size, 100_001)
+  t.equal(inspectMemory(repository).records.size, 100_001)
   // A day later (send slots can last 24 h), the next write sweeps.
   await repository.admit('someone', { now: now + 24 * 3_600_000, principal: { failures: 5, duration: 1000, maxDuration: 1000 }, token: null })
   const swept = heap()
-  t.same([...repository.inspect().keys()], ['stays'], 'only the enabled type is kept')
-  t.same([...repository.inspectLockouts().keys()].sort(), ['locked-out', 'someone'], 'and the lockout counts, which only an accepted code resets')
+  t.same([...inspectMemory(repository).records.keys()], ['stays'], 'only the enabled type is kept')
+  t.same([...inspectMemory(repository).lockouts.keys()].sort(), ['locked-out', 'someone'], 'and the lockout counts, which only an accepted code resets')
   t.comment(`heap: ${((full - before) / 1048576).toFixed(1)} MiB with 100,000 gone principals, ${((swept - before) / 1048576).toFixed(1)} MiB after the sweep`)
   t.ok(swept - before < (full - before) / 4, 'the heap is back near where it started')
+})
+
+test('inspectMemory reads only repositories made by memoryRepository()', async (t) => {
+  t.throws(() => inspectMemory({ ...memoryRepository() }), /not a memoryRepository\(\)/)
+  t.equal(inspectMemory(memoryRepository()).records.size, 0)
 })
