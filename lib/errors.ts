@@ -32,7 +32,9 @@ const catalogue = {
   NoUserIdentifier: ['5909', 400, 'No user identifier provided.'],
   SendFailed: ['5910', 400, 'Something went wrong while sending your code. Please try again later or contact the system administrator.'],
   TooManyCodes: ['5911', 429, 'Too many codes requested. Try again later.'],
-  SignInAgain: ['5912', 403, 'Sign in again to set up multi-factor authentication.']
+  SignInAgain: ['5912', 403, 'Sign in again to set up multi-factor authentication.'],
+  AnotherTypeFirst: ['5913', 400, 'Enable another multi-factor authentication type first.'],
+  EnrollmentRequired: ['5914', 403, 'Multi-factor authentication must be enabled for this action.']
 } as const
 
 // The two body errors Glue answers without a code, raised by schema validation.

@@ -4,13 +4,19 @@ import { isGlueError, MfaErrors } from './errors.js'
 import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
-import type { Delivery, Factor } from './providers/factor.js'
+import type { Delivery, Factor, Provisioning } from './providers/factor.js'
 import { createFactor } from './providers/kinds.js'
 import type { LockoutRule, MfaRepository, TypeRecord, TypeStatus } from './repositories/types.js'
 import { MFA_STATUS, type MfaStatus } from './status.js'
 
-/** Activation answers nothing for delivered types, and the provisioning data for computed ones. */
-export type ActivationResult = { provisioning: Record<string, string> } | null
+/** Activation answers nothing (a code was sent), or what to show: a secret to scan, codes to save. */
+export type ActivationResult = { provisioning: Provisioning } | null
+
+/** How a step-up passed: the type whose code passed and when; null when the principal has no enabled type. */
+export interface StepUpResult {
+  type: string
+  at: number
+}
 
 /** Who submits: the principal, and what its token says (its `jti`; when its holder signed in). */
 export interface Caller {
@@ -90,6 +96,8 @@ export class MfaService {
     if (record?.status === MFA_STATUS.ENABLED) throw new MfaErrors.TypeAlreadyActivated()
     const now = this.#options.clock()
     const enabled = enabledRecords(records)
+    // A fallback (recovery codes) backs up another factor: it is never the only one.
+    if (factor.fallback === true && !enabled.some((r) => this.#isPrimary(r.type))) throw new MfaErrors.AnotherTypeFirst()
     if (enabled.length === 0) {
       // The first factor binds the account to whoever enrols it: a stolen (older) token must
       // not be enough, so it needs a fresh sign-in. A time in the future counts as fresh.
@@ -102,8 +110,8 @@ export class MfaService {
 
     const started = await factor.start({ log, principal, record, now })
     if (started === null) throw new MfaErrors.TypeAlreadyActivated()
-    if (record?.status !== MFA_STATUS.PENDING) this.#emit(log, 'type.pending', principal.id, type)
-    this.#delivered(log, principal.id, type, started.delivery)
+    if (record?.status !== MFA_STATUS.PENDING) this.#emit(log, 'type.pending', principal, type)
+    this.#delivered(log, principal, type, started.delivery)
     return started.provisioning === null ? null : { provisioning: started.provisioning }
   }
 
@@ -115,8 +123,8 @@ export class MfaService {
     const accepted = await this.#check(log, { caller, records: [record], code, requireStatus: MFA_STATUS.PENDING, enable: true, type })
     // A concurrent verify enabled it first: answered as the serial order would.
     if (accepted === null) throw new MfaErrors.TypeAlreadyActivated()
-    this.#emit(log, 'code.verified', caller.principal.id, type)
-    this.#emit(log, 'type.enabled', caller.principal.id, type)
+    this.#emit(log, 'code.verified', caller.principal, type)
+    this.#emit(log, 'type.enabled', caller.principal, type)
   }
 
   /** Any store failure while deactivating answers 5903, after nothing was half-written. */
@@ -131,24 +139,35 @@ export class MfaService {
   }
 
   async #deactivate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
-    const principalId = caller.principal.id
-    const records = await this.#repository.getTypes(principalId)
+    const { principal } = caller
+    const records = await this.#repository.getTypes(principal.id)
     const record = records.find((r) => r.type === type)
-    if (this.#factors.has(type)) {
+    const enabled = enabledRecords(records)
+    const factor = this.#factors.get(type)
+    if (factor !== undefined) {
       if (record === undefined || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
-      const accepted = await this.#check(log, { caller, records: [record], code, requireStatus: MFA_STATUS.ENABLED, enable: false, type })
+      // A type goes with its own code, or a fallback's (a lost phone removed with a recovery
+      // code); a fallback goes with a code of any enabled type.
+      const provable = factor.fallback === true ? enabled : [record, ...enabled.filter((r) => r.type !== type && this.#isFallback(r.type))]
+      const accepted = await this.#check(log, { caller, records: provable, code, requireStatus: MFA_STATUS.ENABLED, enable: false, type })
       if (accepted === null) throw new MfaErrors.TypeNotFound()
-      this.#emit(log, 'code.verified', principalId, type)
+      this.#emit(log, 'code.verified', principal, type)
     } else {
       // A stored type whose provider is gone cannot check its own codes. Removing it needs a
       // code of a type that still has one; with none, a pending one goes with the header
       // alone, and an enabled one stays (it fails closed: no junk code removes it).
       if (record === undefined || record.status === MFA_STATUS.DISABLED) throw new MfaErrors.TypeNotFound()
-      const provable = enabledRecords(records).filter((r) => this.#factors.has(r.type))
+      const provable = enabled.filter((r) => this.#factors.has(r.type))
       if (provable.length > 0 || record.status === MFA_STATUS.ENABLED) await this.#proveAny(log, caller, provable, code, false)
     }
-    if (!(await this.#repository.disable(principalId, type))) throw new MfaErrors.TypeNotFound()
-    this.#emit(log, 'type.disabled', principalId, type)
+    if (!(await this.#repository.disable(principal.id, type))) throw new MfaErrors.TypeNotFound()
+    this.#emit(log, 'type.disabled', principal, type)
+    // The last primary type gone: its fallbacks go with it (recovery codes back up nothing).
+    if (this.#isFallback(type) || enabled.some((r) => r.type !== type && this.#isPrimary(r.type))) return
+    for (const fallback of records) {
+      if (fallback.status === MFA_STATUS.DISABLED || !this.#isFallback(fallback.type)) continue
+      if (await this.#repository.disable(principal.id, fallback.type)) this.#emit(log, 'type.disabled', principal, fallback.type)
+    }
   }
 
   async trigger (log: FastifyBaseLogger, caller: Caller, type: string): Promise<void> {
@@ -157,18 +176,25 @@ export class MfaService {
     const record = await this.#repository.getType(principal.id, type)
     if (record === null || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
     const delivery = await factor.resend({ log, principal, record, now: this.#options.clock() })
-    this.#delivered(log, principal.id, type, delivery)
+    this.#delivered(log, principal, type, delivery)
   }
 
   /**
-   * The step-up check for one request: passes when the principal has no enabled type,
-   * otherwise needs a valid code of one of them. An enabled type whose provider is gone still
-   * needs a code (and none can match it): it fails closed.
+   * The step-up check for one request: passes when the principal has no enabled type (unless
+   * `mustEnrol` says it must have one: 5914), otherwise needs a valid code of one of them. An
+   * enabled type whose provider is gone still needs a code (and none can match it): it fails
+   * closed. Answers which type passed, or null when none was needed.
    */
-  async stepUp (log: FastifyBaseLogger, caller: Caller, code: string): Promise<void> {
+  async stepUp (log: FastifyBaseLogger, caller: Caller, code: string, mustEnrol?: () => boolean | Promise<boolean>): Promise<StepUpResult | null> {
     const enabled = enabledRecords(await this.#repository.getTypes(caller.principal.id))
-    if (enabled.length === 0) return
-    await this.#proveAny(log, caller, enabled, code, true)
+    if (enabled.length === 0) {
+      if (mustEnrol !== undefined && (await mustEnrol())) {
+        this.#emit(log, 'stepup.denied', caller.principal, null)
+        throw new MfaErrors.EnrollmentRequired()
+      }
+      return null
+    }
+    return await this.#proveAny(log, caller, enabled, code, true)
   }
 
   #factor (type: string): Factor {
@@ -177,25 +203,35 @@ export class MfaService {
     return factor
   }
 
+  #isFallback (type: string): boolean {
+    return this.#factors.get(type)?.fallback === true
+  }
+
+  /** A registered type that is not a fallback: one that can be the only factor. */
+  #isPrimary (type: string): boolean {
+    const factor = this.#factors.get(type)
+    return factor !== undefined && factor.fallback !== true
+  }
+
   /** The events of a delivery; a failed one answers 5910 (the type stays as the factor left it). */
-  #delivered (log: FastifyBaseLogger, principalId: string, type: string, delivery: Delivery): void {
-    if (delivery === 'sent') this.#emit(log, 'code.sent', principalId, type)
+  #delivered (log: FastifyBaseLogger, principal: Principal, type: string, delivery: Delivery): void {
+    if (delivery === 'sent') this.#emit(log, 'code.sent', principal, type)
     if (delivery === 'failed') {
-      this.#emit(log, 'code.send_failed', principalId, type)
+      this.#emit(log, 'code.send_failed', principal, type)
       throw new MfaErrors.SendFailed()
     }
   }
 
   /** A code valid for any of `enabled` passes (accepting it); otherwise 5900/5901. */
-  async #proveAny (log: FastifyBaseLogger, caller: Caller, enabled: TypeRecord[], code: string, stepUp: boolean): Promise<void> {
-    const principalId = caller.principal.id
+  async #proveAny (log: FastifyBaseLogger, caller: Caller, enabled: TypeRecord[], code: string, stepUp: boolean): Promise<StepUpResult> {
     try {
       if (code === '') throw new MfaErrors.CodeMissing()
       const type = await this.#check(log, { caller, records: enabled, code, requireStatus: MFA_STATUS.ENABLED, enable: false, type: null })
       if (type === null) throw new MfaErrors.CodeInvalid()
-      if (stepUp) this.#emit(log, 'stepup.passed', principalId, type)
+      if (stepUp) this.#emit(log, 'stepup.passed', caller.principal, type)
+      return { type, at: this.#options.clock() }
     } catch (err) {
-      if (stepUp) this.#emit(log, 'stepup.denied', principalId, null)
+      if (stepUp) this.#emit(log, 'stepup.denied', caller.principal, null)
       throw err
     }
   }
@@ -209,11 +245,10 @@ export class MfaService {
    */
   async #check (log: FastifyBaseLogger, check: CodeCheck): Promise<string | null> {
     const { caller, records, code, requireStatus, enable, type } = check
-    const principalId = caller.principal.id
+    const { principal, tokenId } = caller
     const now = this.#options.clock()
     const { maxAttempts } = this.#options
-    const { tokenId } = caller
-    const admission = await this.#repository.admit(principalId, {
+    const admission = await this.#repository.admit(principal.id, {
       now,
       principal: tokenId === null ? this.#tokenRule : this.#ceilingRule,
       token: tokenId === null ? null : { id: tokenId, rule: this.#tokenRule }
@@ -222,25 +257,32 @@ export class MfaService {
       // Refused unread. When the type the request names (verify, deactivate) has meanwhile lost
       // its status (a concurrent verify enabled it, a deactivate disabled it), answer as the
       // serial order would: after it. A step-up names none, and its refusals read nothing more.
-      if (type !== null && (await this.#repository.getType(principalId, type))?.status !== requireStatus) return null
-      this.#emit(log, 'code.locked_out', principalId, type)
+      if (type !== null && (await this.#repository.getType(principal.id, type))?.status !== requireStatus) return null
+      this.#emit(log, 'code.locked_out', principal, type)
       throw new MfaErrors.CodeInvalid()
     }
     let lostStatus = false
     for (const record of records) {
-      const proof = this.#factors.get(record.type)?.prove(principalId, record, code, now) ?? null
+      const factor = this.#factors.get(record.type)
+      const proof = factor?.prove(principal.id, record, code, now) ?? null
       if (proof === null) continue
-      const result = await this.#repository.acceptCode(principalId, record.type, proof, { now, maxAttempts, requireStatus, enable, tokenId })
-      if (result === 'accepted') return record.type
-      if (result === 'status-changed') lostStatus = true
+      const result = await this.#repository.acceptCode(principal.id, record.type, proof, { now, maxAttempts, requireStatus, enable, tokenId })
+      if (result === 'accepted') {
+        // remaining() is as read before this code was spent.
+        if (factor?.remaining !== undefined) this.#emit(log, 'recovery.used', principal, record.type, { remaining: factor.remaining(record) - 1 })
+        return record.type
+      }
+      if (result === 'status-changed' && (record.type === type || records.length === 1)) lostStatus = true
     }
-    if (lostStatus && records.length === 1) return null
+    // The type the request names (or the only one checked) lost its status to a concurrent
+    // request: answered as the serial order would.
+    if (lostStatus) return null
     // Wrong: already counted on the counters; the codes of their own that were compared count it too.
     const counting = records.filter((r) => this.#factors.get(r.type)?.countsAttempts(r) === true).map((r) => r.type)
-    const blocked = counting.length === 0 ? [] : await this.#repository.countAttempts(principalId, counting, maxAttempts)
-    this.#emit(log, 'code.rejected', principalId, type)
-    for (const blockedType of blocked) this.#emit(log, 'code.blocked', principalId, blockedType)
-    if (admission.locked) this.#emit(log, 'principal.locked', principalId, null)
+    const blocked = counting.length === 0 ? [] : await this.#repository.countAttempts(principal.id, counting, maxAttempts)
+    this.#emit(log, 'code.rejected', principal, type)
+    for (const blockedType of blocked) this.#emit(log, 'code.blocked', principal, blockedType)
+    if (admission.locked) this.#emit(log, 'principal.locked', principal, null)
     throw new MfaErrors.CodeInvalid()
   }
 }

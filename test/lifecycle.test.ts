@@ -53,7 +53,9 @@ test('the whole lifecycle for one principal, with its events and clean logs', as
     'code.verified', 'type.disabled'
   ])
   t.ok(events.every((e) => e.principalId === 'customer-1' && (e.at === clock.now || e.at === clock.now - 30_000)), 'events carry principal and clock time')
-  t.same(Object.keys(events[0]).sort(), ['at', 'name', 'principalId', 'type'])
+  t.same(Object.keys(events[0]).sort(), ['at', 'name', 'principal', 'principalId', 'type'])
+  t.same(events[0].principal, { id: 'customer-1' }, 'onEvent gets the principal as mapped')
+  t.notOk(logs.lines.some((l) => l.includes('"mfaEvent"') && l.includes('"principal":')), 'the log lines name the principal by id only')
 
   const everything = JSON.stringify(events) + logs.lines.join('\n') + JSON.stringify([...inspectMemory(repository).records.values()].map((m) => [...m.values()]))
   for (const code of [first, second]) t.notOk(everything.includes(code), `code ${code} never in events, logs or the store`)

@@ -30,10 +30,13 @@ export interface FactorRequest {
 /** Whether a code went out: `none` for kinds that send nothing (an authenticator app computes its own). */
 export type Delivery = 'sent' | 'failed' | 'none'
 
+/** What the 201 answer of an activation shows: a secret to scan, codes to save. */
+export type Provisioning = Record<string, string | string[]>
+
 /** What starting activation did. */
 export interface Started {
-  /** What the 201 answer shows (a secret to scan); null answers 204. */
-  provisioning: Record<string, string> | null
+  /** What the 201 answer shows; null answers 204. */
+  provisioning: Provisioning | null
   delivery: Delivery
 }
 
@@ -61,6 +64,14 @@ export interface Factor {
   prove: (principalId: string, record: TypeRecord, code: string, now: number) => CodeProof | null
   /** Whether a wrong submission counts against `record`'s own code (its attempts). */
   countsAttempts: (record: TypeRecord) => boolean
+  /**
+   * A fallback (recovery codes) is never the only enabled type: activating it needs another
+   * enabled type, it is disabled with the last other one, and its codes also pass where a
+   * code of another type is asked for (deactivating a lost factor).
+   */
+  fallback?: boolean
+  /** For a set of single-use codes: how many are left in `record`. */
+  remaining?: (record: TypeRecord) => number
 }
 
 /** One kind of factor: the provider methods it needs (checked at registration) and how to build it. */

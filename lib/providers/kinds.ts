@@ -1,12 +1,14 @@
 import { computedKind } from './computed.js'
 import { deliveredKind } from './delivered.js'
 import type { Factor, FactorKind, FactorTools } from './factor.js'
+import { recoveryKind } from './recovery.js'
 import type { MfaProvider } from './types.js'
 
 /** Every kind of factor, by the `kind` its providers carry. A new kind is one more entry. */
 export const FACTOR_KINDS: Record<MfaProvider['kind'], FactorKind<any>> = {
   delivered: deliveredKind,
-  computed: computedKind
+  computed: computedKind,
+  recovery: recoveryKind
 }
 
 /** The factor for a provider checked at registration (its kind exists). */

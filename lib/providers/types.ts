@@ -36,4 +36,16 @@ export interface ComputedCodeProvider {
   match: (secret: string, code: string, now: number) => number | null
 }
 
-export type MfaProvider = DeliveredCodeProvider | ComputedCodeProvider
+/**
+ * Saved single-use codes, a fallback for a lost factor (`recoveryCodesProvider()`): never the
+ * only enabled type, shown once at activation, stored only as keyed hashes, each accepted once
+ * wherever a code of an enabled type is asked for.
+ */
+export interface RecoveryCodesProvider {
+  kind: 'recovery'
+  type: string
+  /** How many codes one activation hands out. */
+  count: number
+}
+
+export type MfaProvider = DeliveredCodeProvider | ComputedCodeProvider | RecoveryCodesProvider

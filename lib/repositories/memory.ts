@@ -146,9 +146,15 @@ export function memoryRepository (): MfaRepository {
         const code = found.code
         if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         code.verified = true
-      } else {
+      } else if ('step' in proof) {
         if (found.lastStep !== null && proof.step <= found.lastStep) return 'code-invalid'
         found.lastStep = proof.step
+      } else {
+        const hashes = found.secret === null || found.secret === '' ? [] : found.secret.split(',')
+        const at = hashes.indexOf(proof.spend)
+        if (at === -1) return 'code-invalid'
+        hashes.splice(at, 1)
+        found.secret = hashes.join(',')
       }
       if (options.enable) found.status = MFA_STATUS.ENABLED
       const own = counters.get(principalId)

@@ -225,6 +225,9 @@ function statements (prefix: string) {
     // parameter is the token id ('' for none).
     acceptHash: accept(types, lockouts, 'code_verified = TRUE', 'code_hash = $5 AND $6::bigint < code_expires_at AND code_attempts < $7::int', '$8'),
     acceptStep: accept(types, lockouts, 'last_step = $5::bigint', '(last_step IS NULL OR last_step < $5::bigint)', '$6'),
+    // One hash out of the comma-separated set (hex hashes: none is part of another).
+    acceptSpend: accept(types, lockouts, "secret = btrim(replace(',' || secret || ',', ',' || $5 || ',', ','), ',')",
+      "position(',' IN $5) = 0 AND position(',' || $5 || ',' IN ',' || secret || ',') > 0", '$6'),
     countAttempts: `
       UPDATE ${types} SET code_attempts = code_attempts + 1
       WHERE principal_id = $1 AND type = ANY($2::text[]) AND code_hash IS NOT NULL
@@ -397,7 +400,9 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       const status = enable ? MFA_STATUS.ENABLED : requireStatus
       const changed = 'hash' in proof
         ? await query(sql.acceptHash, [principalId, type, requireStatus, status, proof.hash, now, maxAttempts, tokenId ?? ''])
-        : await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step, tokenId ?? ''])
+        : 'step' in proof
+          ? await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step, tokenId ?? ''])
+          : await query(sql.acceptSpend, [principalId, type, requireStatus, status, proof.spend, tokenId ?? ''])
       if (changed.length > 0) return 'accepted'
       // Why it was refused, read after the refusal: a status that is not (or no longer) the
       // required one is 'status-changed'; otherwise the code or step was not valid.

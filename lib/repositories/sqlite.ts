@@ -3,7 +3,7 @@ import { claimSurface, loadDriver, unavailable } from './boot.js'
 import { checkTablePrefix, exactlyOne } from './options.js'
 import { MFA_STATUS, type MfaStatus } from '../status.js'
 import { lockoutStep, type LockoutCounter } from './lockout.js'
-import type { AcceptResult, Admission, AdmitOptions, MfaRepository, TypeRecord } from './types.js'
+import type { AcceptResult, Admission, CodeProof, AdmitOptions, MfaRepository, TypeRecord } from './types.js'
 
 /** The part of a better-sqlite3 statement the repository uses. */
 export interface SqliteStatement {
@@ -165,6 +165,11 @@ function prepare (db: SqliteDatabase, prefix: string) {
       UPDATE ${types} SET last_step = @step, status = @status
       WHERE ${key} AND status = @requireStatus AND (last_step IS NULL OR last_step < @step)
       RETURNING 1`),
+    // One hash out of the comma-separated set (hex hashes: none is part of another).
+    acceptSpend: db.prepare(`
+      UPDATE ${types} SET secret = trim(replace(',' || secret || ',', ',' || @spend || ',', ','), ','), status = @status
+      WHERE ${key} AND status = @requireStatus AND instr(@spend, ',') = 0 AND instr(',' || secret || ',', ',' || @spend || ',') > 0
+      RETURNING 1`),
     status: db.prepare(`SELECT status FROM ${types} WHERE ${key}`),
     disable: db.prepare(`
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
@@ -202,8 +207,9 @@ function prepare (db: SqliteDatabase, prefix: string) {
     }
     return { admitted: true, locked }
   })
-  const acceptCode = db.transaction((params: Record<string, unknown>, step: boolean, tokenId: string | null): AcceptResult => {
-    if ((step ? statements.acceptStep : statements.acceptHash).get(params) === undefined) {
+  const acceptCode = db.transaction((params: Record<string, unknown>, proof: CodeProof, tokenId: string | null): AcceptResult => {
+    const statement = 'step' in proof ? statements.acceptStep : 'hash' in proof ? statements.acceptHash : statements.acceptSpend
+    if (statement.get(params) === undefined) {
       const row = statements.status.get(params) as { status: number } | undefined
       return row?.status === params.requireStatus ? 'code-invalid' : 'status-changed'
     }
@@ -302,7 +308,7 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
       const { now, maxAttempts, requireStatus, enable } = options
       const status = enable ? MFA_STATUS.ENABLED : requireStatus
       const params = { principalId, type, now, maxAttempts, requireStatus, status, ...proof }
-      return (await store()).acceptCodeTx(params, 'step' in proof, options.tokenId)
+      return (await store()).acceptCodeTx(params, proof, options.tokenId)
     },
 
     async countAttempts (principalId, types, maxAttempts) {

@@ -19,7 +19,11 @@ export interface TypeRecord {
   code: StoredCode | null
   /** When the last code was sent (taken by `reserveSend`), for `resendCooldown`. */
   lastSentAt: number | null
-  /** A computed type's secret, encrypted by the plugin before it reaches the repository. */
+  /**
+   * The factor's own state, opaque to the store: a computed type's secret (sealed by the plugin
+   * before it reaches the repository), or the comma-separated hashes of a set of single-use
+   * codes (recovery codes) that `acceptCode` spends one by one.
+   */
   secret: string | null
   /** The last accepted time step of a computed type (replay protection). */
   lastStep: number | null
@@ -31,8 +35,11 @@ export interface TypeStatus {
   status: MfaStatus
 }
 
-/** How a code is proven: a delivered code by its hash, a computed one by its time step. */
-export type CodeProof = { hash: string } | { step: number }
+/**
+ * How a code is proven: a delivered code by its hash (the newest code), a computed one by its
+ * time step, a single-use code of a set by its hash, which accepting removes from the set.
+ */
+export type CodeProof = { hash: string } | { step: number } | { spend: string }
 
 /** One lockout counter's rule (spec: escalating lockout). */
 export interface LockoutRule {
@@ -128,9 +135,10 @@ export interface MfaRepository {
   storeCode: (principalId: string, type: string, code: { hash: string, expiresAt: number }) => Promise<void>
   /**
    * After an admission: accepts a code if it is still the valid one (hash: the newest code,
-   * not expired, attempts below `maxAttempts`; step: after the last accepted one) and the
-   * status is as required, and in the same atomic step resets the principal's counter and the
-   * token's (see AcceptOptions).
+   * not expired, attempts below `maxAttempts`; step: after the last accepted one; spend: one of
+   * the comma-separated hashes in `secret`, which is removed from it, keeping the others in
+   * order) and the status is as required, and in the same atomic step resets the principal's
+   * counter and the token's (see AcceptOptions).
    */
   acceptCode: (principalId: string, type: string, proof: CodeProof, options: AcceptOptions) => Promise<AcceptResult>
   /**

@@ -249,6 +249,34 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.equal(await repo.acceptCode(p, 'totp', { step: STEP + 2 }, accept({ requireStatus: ENABLED })), 'accepted')
   })
 
+  check('acceptCode by spend: each hash of the set once, the others kept in order; enable moves 1 → 2', async ({ repo, principal }) => {
+    const p = principal()
+    const set = [hash('r1'), hash('r2'), hash('r3')]
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[1] }, accept()), 'status-changed')
+    assert.equal(await repo.beginActivation(p, 'recovery-codes', set.join(',')), true)
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: hash('other') }, accept()), 'code-invalid')
+    // A part of a hash, or two hashes, are not a hash of the set.
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[1].slice(0, 32) }, accept()), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: `${set[0]},${set[1]}` }, accept()), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[1] }, accept({ requireStatus: ENABLED })), 'status-changed')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[1] }, accept({ enable: true })), 'accepted')
+    assert.deepEqual(await repo.getType(p, 'recovery-codes'), record('recovery-codes', { status: ENABLED, secret: `${set[0]},${set[2]}` }))
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[1] }, accept({ requireStatus: ENABLED })), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[2] }, accept({ requireStatus: ENABLED })), 'accepted')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[0] }, accept({ requireStatus: ENABLED })), 'accepted')
+    assert.equal((await repo.getType(p, 'recovery-codes'))?.secret, '')
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[0] }, accept({ requireStatus: ENABLED })), 'code-invalid')
+  })
+
+  check('acceptCode by spend resets the counters like any accepted code', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.beginActivation(p, 'recovery-codes', [hash('r1'), hash('r2')].join(',')), true)
+    for (let i = 0; i < 9; i++) assert.deepEqual(await repo.admit(p, admitting()), admitted())
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: hash('r2') }, accept()), 'accepted')
+    for (let i = 0; i < 9; i++) assert.deepEqual(await repo.admit(p, admitting()), admitted())
+    assert.deepEqual(await repo.admit(p, admitting()), admitted(true))
+  })
+
   check('countAttempts counts against each newest code and reports those reaching maxAttempts', async ({ repo, principal }) => {
     const p = principal()
     await pendingWithCode(repo, p, hash('a'), 'email')
@@ -422,6 +450,16 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     const results = await times(20, (i) => (i % 2 === 0 ? a : b).acceptCode(p, 'totp', { step: STEP }, accept()))
     assert.equal(count(results, 'accepted'), 1)
     assert.equal(count(results, 'code-invalid'), 19)
+  })
+
+  check('20 simultaneous acceptCode spending one hash of a set: exactly one accepted, the others kept', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    assert.equal(await a.beginActivation(p, 'recovery-codes', [hash('r1'), hash('r2'), hash('r3')].join(',')), true)
+    const results = await times(20, (i) => (i % 2 === 0 ? a : b).acceptCode(p, 'recovery-codes', { spend: hash('r2') }, accept()))
+    assert.equal(count(results, 'accepted'), 1)
+    assert.equal(count(results, 'code-invalid'), 19)
+    assert.equal((await b.getType(p, 'recovery-codes'))?.secret, `${hash('r1')},${hash('r3')}`)
   })
 
   check('20 simultaneous reserveSend within the cooldown: exactly one slot', async ({ pair, principal }) => {

@@ -57,9 +57,13 @@ function racyRepository (): MfaRepository {
         const code = seen.code
         if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         if (record.code !== null) record.code.verified = true
-      } else {
+      } else if ('step' in proof) {
         if (seen.lastStep !== null && proof.step <= seen.lastStep) return 'code-invalid'
         record.lastStep = proof.step
+      } else {
+        const hashes = (seen.secret ?? '').split(',')
+        if (!hashes.includes(proof.spend)) return 'code-invalid'
+        record.secret = hashes.filter((h) => h !== proof.spend).join(',')
       }
       if (options.enable) record.status = 2
       const counters = inspectMemory(inner).lockouts.get(principalId)
@@ -104,6 +108,7 @@ test('the suite catches a repository that is only correct one call at a time', a
   await repositoryConformance(async (name, fn) => { await fn().catch(() => failed.push(name)) }, () => repository)
   t.same(failed.sort(), [
     '20 simultaneous acceptCode of one time step: exactly one accepted',
+    '20 simultaneous acceptCode spending one hash of a set: exactly one accepted, the others kept',
     '20 simultaneous acceptCode(enable) of the right code: exactly one accepted',
     '20 simultaneous reserveSend within the cooldown: exactly one slot',
     '40 simultaneous admissions on two tokens: each token its own threshold, the principal the ceiling',
