@@ -1,5 +1,6 @@
-// The part of autocannon 9 the bench uses (the package ships no types, and the bench adds no
-// dependency for them).
+// The part of autocannon 9 that the bench (bench/run.ts, bench/measure.ts) and the hardening load
+// (test/hardening/drive.ts) use. The package ships no types, and @types/autocannon describes
+// autocannon 7, so the repository keeps this one declaration instead of adding that dependency.
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events'
 
@@ -37,6 +38,14 @@ declare module 'autocannon' {
     headers?: Record<string, string>
     body?: string
     expectBody?: string
+    /** A request sequence each connection loops over; each entry may rewrite its request. */
+    requests?: RequestStep[]
+  }
+
+  export interface RequestStep {
+    /** Returns the request to send (method, path, headers, body); `context` is per connection. */
+    setupRequest?: (request: Record<string, unknown>, context: Record<string, unknown>) => Record<string, unknown>
+    onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string | string[]>) => void
   }
 
   export interface Instance extends EventEmitter {

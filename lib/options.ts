@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import { InvalidOptionError } from './errors.js'
 import type { MfaEvent } from './events.js'
+import { integer, invalidOption as fail, oneOf, optionalFunction } from './option-checks.js'
 import type { Principal } from './principal.js'
 import { FACTOR_KINDS } from './providers/kinds.js'
 import type { MfaProvider } from './providers/types.js'
@@ -83,23 +83,6 @@ function defaultPrincipal (payload: any): Principal | null {
   return null
 }
 
-function fail (name: string, problem: string): never {
-  throw new InvalidOptionError(name, problem)
-}
-
-function integer (value: unknown, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(name, `must be an integer from ${min} to ${max}`)
-  }
-  return value
-}
-
-function optionalFunction<T> (value: T | undefined, name: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function') fail(name, 'must be a function')
-  return value
-}
-
 function checkProviders (value: unknown): MfaProvider[] {
   if (!Array.isArray(value) || value.length === 0) fail('providers', 'must be a non-empty array of MFA providers')
   const seen = new Set<string>()
@@ -143,12 +126,6 @@ function checkCodeSecret (value: unknown): string | Buffer {
   if (bytes < 0) fail('codeSecret', 'is required: a string or Buffer of at least 32 bytes')
   if (bytes < 32) fail('codeSecret', `must be at least 32 bytes long (got ${bytes})`)
   return value as string | Buffer
-}
-
-function oneOf<T extends string> (value: unknown, name: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback
-  if (!allowed.includes(value as T)) fail(name, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`)
-  return value as T
 }
 
 function checkPrefix (value: unknown): string {

@@ -1,5 +1,5 @@
 import { generateSecret, verifySync, type HashAlgorithm, type VerifyResult } from 'otplib'
-import { InvalidOptionError } from '../errors.js'
+import { integer, invalidOption, nonEmptyString, optionalFunction } from '../option-checks.js'
 import type { Principal } from '../principal.js'
 import type { ComputedCodeProvider } from './types.js'
 
@@ -28,22 +28,10 @@ const MAX_PERIOD = 3600
 /** 20 random bytes = 160 bits, as RFC 4226 §4 recommends (otplib's default too). */
 const SECRET_BYTES = 20
 
-function fail (option: string, problem: string): never {
-  throw new InvalidOptionError(`totpProvider.${option}`, problem)
-}
-
-function integer (value: unknown, option: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(option, `must be an integer from ${min} to ${max}`)
-  }
-  return value
-}
-
 function algorithmOf (value: unknown): HashAlgorithm {
   if (value === undefined) return 'sha1'
   const algorithm = typeof value === 'string' ? ALGORITHMS.get(value.toLowerCase()) : undefined
-  if (algorithm === undefined) fail('algorithm', 'must be one of "SHA1", "SHA256", "SHA512"')
+  if (algorithm === undefined) invalidOption('totpProvider.algorithm', 'must be one of "SHA1", "SHA256", "SHA512"')
   return algorithm
 }
 
@@ -56,14 +44,12 @@ function defaultLabel (principal: Principal): string {
  * the secret encrypted and enforces attempts, lockout and single use of each time step.
  */
 export function totpProvider (options: TotpProviderOptions): ComputedCodeProvider {
-  const { issuer } = options ?? {}
-  if (typeof issuer !== 'string' || issuer.trim() === '') fail('issuer', 'must be a non-empty string')
-  const digits = integer(options.digits, 'digits', 6, 6, 8)
-  const period = integer(options.period, 'period', 30, 1, MAX_PERIOD)
+  const issuer = nonEmptyString(options?.issuer, 'totpProvider.issuer')
+  const digits = integer(options.digits, 'totpProvider.digits', 6, 6, 8)
+  const period = integer(options.period, 'totpProvider.period', 30, 1, MAX_PERIOD)
   const algorithm = algorithmOf(options.algorithm)
-  const window = integer(options.window, 'window', 1, 0, 10)
-  if (options.label !== undefined && typeof options.label !== 'function') fail('label', 'must be a function')
-  const label = options.label ?? defaultLabel
+  const window = integer(options.window, 'totpProvider.window', 1, 0, 10)
+  const label = optionalFunction(options.label, 'totpProvider.label') ?? defaultLabel
   const codeFormat = new RegExp(`^[0-9]{${digits}}$`)
   const uriParameters = `&issuer=${encodeURIComponent(issuer)}&algorithm=${algorithm.toUpperCase()}&digits=${digits}&period=${period}`
 

@@ -3,7 +3,9 @@
 import t, { type Test } from 'tap'
 import { memoryRepository, type MfaRepository } from '../../lib/index.js'
 import { checkRun, startCluster } from './cluster.js'
-import { drive, plans, Workload } from './workload.js'
+import { drive } from './drive.js'
+import { plans } from './scripts.js'
+import { Workload } from './workload.js'
 
 const PRINCIPALS = 200
 const SEED = Number(process.env.MFA_HARDENING_SEED ?? 20260101)

@@ -7,7 +7,8 @@ import { CodeKeys } from '../../lib/codes.js'
 import { emailProvider, type MfaRepository } from '../../lib/index.js'
 import { buildApp, CODE_SECRET, LogCapture, type TestApp } from '../helpers.js'
 import { HARDENING_OPTIONS, type Op, readStored, replay, type Verdict } from './model.js'
-import { SharedOutbox, type Workload } from './workload.js'
+import { SharedOutbox } from './outbox.js'
+import type { Workload } from './workload.js'
 
 /**
  * Checks every log line for the run's codes and tokens as it is written, keeping none: the

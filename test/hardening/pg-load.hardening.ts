@@ -5,7 +5,9 @@ import t from 'tap'
 import { postgresRepository } from '../../lib/repositories/postgres.js'
 import { freshPrefix, pgUrl, postgresAvailable } from '../repositories/pg.js'
 import { checkRun, percentile, startCluster } from './cluster.js'
-import { drive, plans, tally, Workload } from './workload.js'
+import { drive, tally } from './drive.js'
+import { plans } from './scripts.js'
+import { Workload } from './workload.js'
 
 const PRINCIPALS = Number(process.env.MFA_HARDENING_PRINCIPALS ?? 1000)
 const SEED = Number(process.env.MFA_HARDENING_SEED ?? 20260101)

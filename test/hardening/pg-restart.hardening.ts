@@ -9,7 +9,9 @@ import { freshPrefix, pgUrl, postgresAvailable } from '../repositories/pg.js'
 import { checkRun, percentile, startCluster } from './cluster.js'
 import type { Op } from './model.js'
 import { ensureRunning, localCluster, pgCtl, safetyNet, waitReady } from './pgctl.js'
-import { drive, plans, tally, Workload } from './workload.js'
+import { drive, tally } from './drive.js'
+import { plans } from './scripts.js'
+import { Workload } from './workload.js'
 
 const BEFORE = 400
 const AFTER = 300

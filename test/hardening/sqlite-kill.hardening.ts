@@ -16,7 +16,11 @@ import { JWT_SECRET } from '../helpers.js'
 import { checkRun, sentSteps } from './cluster.js'
 import { issuesCode, MAX_ATTEMPTS, type Op, type OpSpec, TYPES } from './model.js'
 import { startChildServer } from './child-server.js'
-import { classify, drive, FileOutbox, plans, tally, toRequest, Workload } from './workload.js'
+import { drive, tally } from './drive.js'
+import { FileOutbox } from './outbox.js'
+import { classify, toRequest } from './requests.js'
+import { plans } from './scripts.js'
+import { Workload } from './workload.js'
 
 const PRINCIPALS = 400
 const AGAIN = 100
