@@ -40,6 +40,12 @@ export interface GlueMfaOptions {
    * the token's `auth_time`, else its `iat` [15 min].
    */
   enrollmentMaxAge?: number
+  /**
+   * Enforcement: when it answers true for a principal with no enabled type, every step-up check
+   * (protected writes and `requireMfa`) answers 403 5914 until the principal enables one. The
+   * five MFA routes stay reachable, so the principal can enrol.
+   */
+  requireEnrollment?: (principal: Principal, request: FastifyRequest) => boolean | Promise<boolean>
   statusFormat?: StatusFormat
   clock?: () => number
   onEvent?: (event: MfaEvent) => void
@@ -67,6 +73,7 @@ export interface ResolvedOptions {
   resendCooldown: number
   principalLockout: LockoutRule
   enrollmentMaxAge: number
+  requireEnrollment: ((principal: Principal, request: FastifyRequest) => boolean | Promise<boolean>) | undefined
   statusFormat: StatusFormat
   clock: () => number
   onEvent: ((event: MfaEvent) => void) | undefined
@@ -184,6 +191,7 @@ const OWN_KEYS: Record<keyof GlueMfaOptions, true> = {
   resendCooldown: true,
   principalLockout: true,
   enrollmentMaxAge: true,
+  requireEnrollment: true,
   statusFormat: true,
   clock: true,
   onEvent: true,
@@ -236,6 +244,7 @@ export function resolveOptions (options: GlueMfaOptions): ResolvedOptions {
     resendCooldown: integer(opts.resendCooldown, 'resendCooldown', 30_000, 0, 24 * 60 * MINUTE),
     principalLockout: checkLockout(opts.principalLockout),
     enrollmentMaxAge: integer(opts.enrollmentMaxAge, 'enrollmentMaxAge', 15 * MINUTE, 1000, 366 * 24 * 60 * MINUTE),
+    requireEnrollment: optionalFunction(opts.requireEnrollment, 'requireEnrollment'),
     statusFormat: oneOf(opts.statusFormat, 'statusFormat', ['number', 'label'], 'number'),
     clock: optionalFunction(opts.clock, 'clock') ?? Date.now,
     onEvent: optionalFunction(opts.onEvent, 'onEvent'),

@@ -75,6 +75,6 @@ export const ProvisioningResponse = Type.Object({
   data: Type.Object({
     type: Type.Literal(RESOURCES.activate),
     id: Type.String(),
-    attributes: Type.Record(Type.String(), Type.String())
+    attributes: Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
   })
-}, { description: 'Provisioning data of an authenticator-app type (TOTP: secret and otpauthUri)' })
+}, { description: 'What to show once: an authenticator-app type\'s secret and otpauthUri (TOTP), or the codes to save (recovery codes)' })

@@ -75,8 +75,10 @@ export async function buildApp (overrides: Partial<GlueMfaOptions> = {}, setup?:
   const app = Fastify({ logger: { level: 'trace', stream: logs.stream } })
   app.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 201 && typeof payload === 'string') {
-      const secret = JSON.parse(payload).data?.attributes?.secret
-      if (typeof secret === 'string') handledSecrets.add(secret)
+      const attributes = JSON.parse(payload).data?.attributes
+      if (typeof attributes?.secret === 'string') handledSecrets.add(attributes.secret)
+      // Recovery codes, as shown and as a client may type them.
+      for (const code of Array.isArray(attributes?.codes) ? attributes.codes : []) handledSecrets.add(code).add(code.replaceAll('-', ''))
     }
   })
   app.addHook('onClose', async () => {
