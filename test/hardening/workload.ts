@@ -252,7 +252,7 @@ export function toRequest (op: Op, token: string): HttpRequest {
 
 /**
  * "status glue-code" of an answer, and what is wrong with its shape if it is an error: every
- * error must be a JSON:API error document (spec §3).
+ * error must be a JSON:API error document.
  */
 export function classify (op: OpSpec, status: number, body: string, contentType: string | undefined): { result: string, shapeError?: string } {
   if (status < 300) {
