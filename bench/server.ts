@@ -92,7 +92,7 @@ async function main (): Promise<void> {
           return { data: { type: 'orders', id: '1', attributes: data.attributes } }
         }
       if (config.guard) {
-        // The guard authenticates the request itself: it replaces the host's token check.
+        // The guard authenticates the request itself (as the MFA routes do): it replaces the host's token check.
         app.post(ORDERS_PATH, { preHandler: app.requireMfa }, handler)
       } else {
         app.post(ORDERS_PATH, { onRequest: async (request) => { await request.jwtVerify() } }, handler)

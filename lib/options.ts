@@ -10,49 +10,130 @@ export type Surface = 'storefront' | 'backend'
 export type StatusFormat = 'number' | 'label'
 
 export interface GlueMfaOptions {
-  /** The MFA types, in list order; each `type` unique. */
+  /**
+   * The MFA types, in the order the list resource answers them: `emailProvider(…)`,
+   * `totpProvider(…)` or your own. At least one; each `type` name unique (lower-case letters,
+   * digits, `-`, `_`, at most 64 characters).
+   */
   providers: MfaProvider[]
+  /**
+   * Where MFA state lives: `memoryRepository()`, `sqliteRepository({ filename })`,
+   * `postgresRepository({ connectionString })` or your own `MfaRepository`. Its `ready()` is
+   * awaited at registration and its `close()` called on Fastify's `onClose`. One repository
+   * serves one surface.
+   */
   repository: MfaRepository
-  /** Key for hashing codes (and sealing provider secrets) at rest; at least 32 bytes. */
+  /**
+   * Key material, at least 32 bytes (a string counts its UTF-8 bytes). Codes are stored as
+   * HMAC-SHA256 under a key derived from it, TOTP secrets sealed under another. Keep it out of
+   * the database; changing it invalidates live codes and enrolled authenticator apps.
+   */
   codeSecret: string | Buffer
+  /**
+   * Who the principals are: `'storefront'` customers (errors 5905 "No customer identifier
+   * provided.", 5907 "Customer not found.") or `'backend'` back-office users (5909, 5908).
+   * @default 'storefront'
+   */
   surface?: Surface
-  /** Maps the verified JWT payload to a principal; null or no `id` means "no identifier". */
+  /**
+   * Maps the verified JWT payload to a principal `{ id, email?, … }`; `null`, or no non-empty
+   * string `id`, means "no identifier" (5905 / 5909). Extra fields (`email`, `phone`) reach the
+   * providers.
+   * @default the `sub` claim as the id (a non-empty string, or a finite number as a string)
+   */
   principal?: (payload: any, request: FastifyRequest) => Principal | null | undefined
-  /** Lets the host say a principal no longer exists (5907 / 5908). */
+  /**
+   * Lets the host say a principal no longer exists: `false` answers 5907 (storefront) or 5908
+   * (backend). Called on every request to the MFA routes and every step-up check.
+   * @default none: every principal with a valid token exists
+   */
   findPrincipal?: (principal: Principal) => boolean | Promise<boolean>
-  /** Resource types whose writes need step-up. */
+  /**
+   * Resource type names whose writes (`POST`, `PUT`, `PATCH`, `DELETE`) need step-up once the
+   * principal has an enabled type, e.g. `['carts']`. A route's resource type is the last static
+   * segment of its pattern (`PATCH /carts/:id` → `carts`). Covers the routes of the context the
+   * plugin is registered in and of its children, declared before or after it.
+   * @default []
+   */
   protectedResources?: string[]
-  /** Where the five MFA routes are mounted, e.g. '/backend'. */
+  /**
+   * Where the five MFA routes are mounted, e.g. `'/backend'`: a path starting with `/`, no
+   * parameters. Under a prefix of its own the plugin also answers 404s as JSON:API errors.
+   * @default '' (the root)
+   */
   prefix?: string
+  /**
+   * Digits of a delivered code (email, SMS), 4 to 12; the first digit is never 0.
+   * @default 6
+   */
   codeLength?: number
-  /** ms */
+  /**
+   * How long a delivered code stays valid, in ms, 1000 (1 s) to 86400000 (24 h).
+   * @default 1800000 (30 min)
+   */
   codeTtl?: number
+  /**
+   * Wrong submissions after which the newest delivered code of a type is blocked (then 5901
+   * even for the right value), 1 to 100. TOTP is bounded by `principalLockout` instead.
+   * @default 3
+   */
   maxAttempts?: number
-  /** ms between two codes sent to one principal for one type */
+  /**
+   * Minimum time between two codes sent to one principal for one type, in ms, 0 to 86400000
+   * (24 h); an earlier request answers 429 5911 with `Retry-After` (seconds).
+   * @default 30000 (30 s)
+   */
   resendCooldown?: number
   /**
-   * Escalating lockout: `failures` consecutive wrong codes lock for `duration` ms, each further
-   * one after a lock locks for twice as long, up to `maxDuration` ms; an accepted code resets.
+   * Escalating lockout. Wrong codes count one after another until a code is accepted; at
+   * `failures` (1 to 1,000,000) the principal is locked for `duration` ms (1 s to 366 days),
+   * and each wrong code after a lock has ended locks again for twice the previous lock, up to
+   * `maxDuration` ms (`duration` to 366 days). While locked, every code check answers 5901
+   * unread. An accepted code resets the count and the lock length. Tokens with a `jti` claim
+   * are counted on their own, the principal-wide count being a ceiling at 3 × `failures`.
+   * @default { failures: 10, duration: 900000 (15 min), maxDuration: 172800000 (48 h) }
    */
   principalLockout?: { failures?: number, duration?: number, maxDuration?: number }
   /**
-   * ms: enrolling the first factor (no type enabled yet) needs a sign-in at most this old, by
-   * the token's `auth_time`, else its `iat` [15 min].
+   * How recent a sign-in must be to enrol the first factor (activate while no type is enabled),
+   * in ms, 1000 (1 s) to 366 days: the token's `auth_time` claim, else its `iat`, at most this
+   * old by `clock` (a time in the future counts as fresh). Older, or neither claim: 403 5912.
+   * @default 900000 (15 min)
    */
   enrollmentMaxAge?: number
   /**
    * Enforcement: when it answers true for a principal with no enabled type, every step-up check
    * (protected writes and `requireMfa`) answers 403 5914 until the principal enables one. The
    * five MFA routes stay reachable, so the principal can enrol.
+   * @default none: a principal without MFA passes step-up
    */
   requireEnrollment?: (principal: Principal, request: FastifyRequest) => boolean | Promise<boolean>
+  /**
+   * How the list resource answers `status`: `'number'` (`0` disabled, `1` pending, `2` enabled)
+   * or `'label'` (`"deactivated"`, `"activation is pending"`, `"activated"`, as newer Glue
+   * releases answer).
+   * @default 'number'
+   */
   statusFormat?: StatusFormat
+  /**
+   * The time in epoch ms, read by every time decision (code expiry, cooldown, lockout, TOTP
+   * steps, sign-in age). Tests move it instead of sleeping.
+   * @default Date.now
+   */
   clock?: () => number
+  /**
+   * Receives each audit event `{ name, principalId, principal, type, at }` (never a code),
+   * synchronously; `principal` is the principal as mapped, for notifications.
+   * Events are logged at info level through the request logger either way; a throwing
+   * `onEvent` is logged, not answered.
+   * @default none: events are only logged
+   */
   onEvent?: (event: MfaEvent) => void
   /**
    * @fastify/rate-limit route options (`max`, `timeWindow`, …) for the five MFA routes, as their
    * `config.rateLimit`; the host registers @fastify/rate-limit first. `false` exempts them from
    * a global limit.
+   * @default none: the host's global limit, if any, applies
    */
   rateLimit?: Record<string, unknown> | false
 }

@@ -89,7 +89,7 @@ test('principal mapping: no identifier, principal gone, custom payload shape', a
   expectError(t, await list(nullish.app, nullish.token()), 400, '5905')
 })
 
-test('identifier errors come after the body shape (order of spec §4)', async (t) => {
+test('identifier errors come after the body shape (the order of checks, docs/errors.md)', async (t) => {
   const { app, token } = await buildApp()
   t.teardown(() => app.close())
   const res = await post(app, 'multi-factor-auth-type-verify', token(null), { payload: { data: { type: 'wrong' } } })

@@ -5,7 +5,7 @@ import { buildApp, type TestApp } from './helpers.js'
 import { inspectMemory } from '../lib/repositories/memory.js'
 
 // Property-based checks of every plugin route and a protected route with hostile input:
-// never a 5xx, always a JSON:API error of spec §3, no rejected request changes stored state,
+// never a 5xx, always a JSON:API error document, no rejected request changes stored state,
 // and Object.prototype stays clean.
 
 const RESOURCES = ['multi-factor-auth-types', 'multi-factor-auth-type-activate', 'multi-factor-auth-type-verify', 'multi-factor-auth-type-deactivate', 'multi-factor-auth-trigger']
@@ -56,7 +56,7 @@ const contentType = fc.constantFrom(
 )
 
 function snapshot (s: TestApp): string {
-  // Failed attempts are the one thing a rejected code may change (spec §6): ignore them.
+  // Failed attempts are the one thing a rejected code may change (every wrong code counts against it): ignore them.
   return JSON.stringify([...inspectMemory(s.repository).records].map(([id, types]) => [id, [...types.values()].map((r) => ({ ...r, code: r.code === null ? null : { ...r.code, attempts: 0 } }))]))
 }
 

@@ -138,7 +138,7 @@ export function statuses (res: LightMyRequestResponse): Record<string, unknown> 
   return Object.fromEntries(res.json().data.map((d: any) => [d.id, d.attributes.status]))
 }
 
-/** The JSON:API error shape of spec §3, checked the same way for every error response. */
+/** The JSON:API error document (docs/errors.md), checked the same way for every error response. */
 export function expectError (t: Test, res: LightMyRequestResponse, status: number, code: string | undefined, detail?: string): void {
   t.equal(res.statusCode, status, `HTTP ${status}`)
   t.match(res.headers['content-type'], /^application\/vnd\.api\+json/, 'JSON:API content type')

@@ -1,6 +1,7 @@
 /**
- * Runs the README's curl walkthroughs against a started example server, so the README cannot
- * drift from the code. The rules (also in the README, under the walkthrough):
+ * Runs the curl walkthroughs of README.md and docs/authenticator-apps.md against a started
+ * example server, so the docs cannot drift from the code. The rules (also in the README, under
+ * the walkthrough):
  *
  *   curl … # expect STATUS [GLUE-CODE]           sent with fetch exactly as written; status
  *                                                and Glue error code checked
@@ -23,6 +24,8 @@ import type { AddressInfo } from 'node:net'
 import { generateSync } from 'otplib'
 import { buildServer } from '../examples/server.js'
 import { readmeBlock } from './readme.js'
+
+const AUTHENTICATOR_APPS = new URL('../docs/authenticator-apps.md', import.meta.url)
 
 const README_ORIGIN = 'http://127.0.0.1:3000'
 
@@ -177,9 +180,9 @@ function expectations (block: string): string[] {
   return block.split('\n').map((l) => /#\s*expect\s+(\d{3}(?:\s+\S+)?)\s*$/.exec(l)?.[1]).filter((e): e is string => e !== undefined)
 }
 
-test('the README walkthrough and TOTP enrolment, run against the example server', async (t) => {
+test('the README walkthrough and the TOTP enrolment of docs/authenticator-apps.md, run against the example server', async (t) => {
   const walkthrough = readmeBlock('walkthrough')
-  const totp = readmeBlock('totp-walkthrough')
+  const totp = readmeBlock('totp-walkthrough', AUTHENTICATOR_APPS)
   const dir = mkdtempSync(join(tmpdir(), 'glue-mfa-readme-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   let now = Date.now()

@@ -23,7 +23,7 @@ async function at (status: 0 | 1 | 2, extra: Parameters<typeof buildApp>[0] = {}
   return { ...t, tok }
 }
 
-test('every row of the state machine (spec §5)', async (t) => {
+test('every row of the state machine (docs/resources.md)', async (t) => {
   t.test('0 activate → 1, a code is sent', async (t) => {
     const s = await at(0)
     t.teardown(() => s.app.close())
@@ -122,7 +122,7 @@ test('every row of the state machine (spec §5)', async (t) => {
     expectError(t, await post(s.app, VERIFY, s.tok, { type: 'sms', code: s.outbox.last() }), 403, '5901') // an email code never verifies sms
     t.equal((await post(s.app, VERIFY, s.tok, { type: 'sms', code: smsOutbox.last() })).statusCode, 204)
   })
-  t.test('0 activate with a header but nothing enabled: the header is ignored (spec §10)', async (t) => {
+  t.test('0 activate with a header but nothing enabled: the header is ignored (unlike upstream Glue, see SECURITY.md)', async (t) => {
     const s = await at(0)
     t.teardown(() => s.app.close())
     t.equal((await post(s.app, ACTIVATE, s.tok, { code: '000000' })).statusCode, 204)
@@ -225,7 +225,7 @@ test('an enabled type whose provider is gone fails closed: step-up needs a code,
   expectError(t, await post(s.app, ACTIVATE, tok, { code: '123456' }), 403, '5901')
 })
 
-test('the order of checks on every POST (spec §4)', async (t) => {
+test('the order of checks on every POST (docs/errors.md)', async (t) => {
   const s = await at(0)
   t.teardown(() => s.app.close())
   expectError(t, await post(s.app, VERIFY, null, { payload: {} }), 403, '002') // token before body

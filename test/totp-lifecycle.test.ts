@@ -272,7 +272,7 @@ test('email and totp both enabled: either passes step-up, deactivation needs its
   t.same(statuses(await list(app, token)), { email: 2, totp: 0 })
   t.equal(glueCode(await cart(ctx, 'erin', codeAt(secret, clock.now + STEP))), '5901', 'a removed totp no longer steps up')
   // Three wrong submissions counted against emailCode2 (the wrong step-up, the totp code sent to
-  // deactivate email, the removed totp's code on step-up): it is blocked now (spec §6).
+  // deactivate email, the removed totp's code on step-up): it is blocked now (maxAttempts).
   t.equal(glueCode(await post(app, DEACTIVATE, token, { type: 'email', code: emailCode2 })), '5901', 'the email code is blocked by now')
   t.equal((await post(app, TRIGGER, token, { type: 'email' })).statusCode, 204)
   t.equal((await post(app, DEACTIVATE, token, { type: 'email', code: mail.last('erin') })).statusCode, 204, 'email with its own code')

@@ -6,19 +6,40 @@ import type { ComputedCodeProvider } from './types.js'
 export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512' | 'sha1' | 'sha256' | 'sha512'
 
 export interface TotpProviderOptions {
-  /** Shown by authenticator apps as the account's issuer (your product's name). Required. */
+  /** Shown by authenticator apps as the account's issuer (your product's name); not empty. */
   issuer: string
-  /** Code length, 6 to 8 [6]. */
+  /**
+   * Digits of a code, 6 to 8.
+   * @default 6
+   */
   digits?: number
-  /** Time step in seconds, 1 to 3600 [30]. */
+  /**
+   * Time step in seconds, 1 to 3600: how long each code of the app lasts.
+   * @default 30
+   */
   period?: number
-  /** HMAC hash [SHA1]; most authenticator apps only support SHA1. */
+  /**
+   * HMAC hash of the codes, `'SHA1'`, `'SHA256'` or `'SHA512'` (lower case works too); most
+   * authenticator apps only support SHA1.
+   * @default 'SHA1'
+   */
   algorithm?: TotpAlgorithm
-  /** Steps accepted either side of the current one, 0 to 10 [1]. */
+  /**
+   * Time steps accepted either side of the current one, 0 to 10 (clock drift, slow typing).
+   * Each step is accepted once only.
+   * @default 1
+   */
   window?: number
-  /** The type name; `totp` unless you register two authenticator types. */
+  /**
+   * The MFA type name clients send in `attributes.type`: lower-case letters, digits, `-`, `_`,
+   * at most 64 characters. Change it only to register two authenticator types.
+   * @default 'totp'
+   */
   type?: string
-  /** The account name in the otpauth URI [principal.email, else principal.id]. */
+  /**
+   * The account name in the otpauth URI, shown by authenticator apps under the issuer.
+   * @default the principal's `email` when it is a non-empty string, else its `id`
+   */
   label?: (principal: Principal) => string
 }
 

@@ -36,20 +36,33 @@ export interface PgPool {
 }
 
 export interface PostgresRepositoryOptions {
-  /** A pool the caller owns; the repository never ends it. */
+  /**
+   * A `pg.Pool` the caller owns and configures; the repository never ends it.
+   * No default: give this or `connectionString`.
+   */
   pool?: PgPool
-  /** A connection string for a pool the repository creates, and ends on `close()`. */
+  /**
+   * A `postgres://` or `postgresql://` URL for a pool the repository creates, and ends on
+   * `close()`. No default: give this or `pool`.
+   */
   connectionString?: string
-  /** Prefix of the table names and of the admission function [`glue_mfa_`]. */
+  /**
+   * Prefix of the table names (`<prefix>types`, `<prefix>lockouts`, `<prefix>meta`) and of the
+   * admission function (`<prefix>admit`): 1 to 40 letters, digits or `_`, not starting with a
+   * digit. Each surface needs its own.
+   * @default 'glue_mfa_'
+   */
   tablePrefix?: string
   /**
    * For a pool the repository creates: ms a call waits for a connection (a new one, or a free
-   * one of the pool) before it fails; 0 waits forever [5000].
+   * one of the pool) before it fails, 0 (wait forever) to 2147483647. Not with `pool`.
+   * @default 5000
    */
   connectionTimeout?: number
   /**
    * For a pool the repository creates: ms a query may take before the call fails and its
-   * connection is dropped; 0 means no limit [10000].
+   * connection is dropped, 0 (no limit) to 2147483647. Not with `pool`.
+   * @default 10000
    */
   queryTimeout?: number
 }

@@ -25,11 +25,21 @@ export interface SqliteDatabase {
 }
 
 export interface SqliteRepositoryOptions {
-  /** A database file the repository opens (WAL mode, busy timeout) and closes on `close()`. */
+  /**
+   * A database file the repository opens (WAL mode, 5 s busy timeout) and closes on `close()`.
+   * No default: give this or `database`.
+   */
   filename?: string
-  /** An open better-sqlite3 Database, used as the caller configured it and never closed here. */
+  /**
+   * An open better-sqlite3 `Database`, used as the caller configured it and never closed by the
+   * repository. No default: give this or `filename`.
+   */
   database?: SqliteDatabase
-  /** Prefix of the table names [`glue_mfa_`]. */
+  /**
+   * Prefix of the table names (`<prefix>types`, `<prefix>lockouts`, `<prefix>meta`): 1 to 40
+   * letters, digits or `_`, not starting with a digit. Each surface needs its own.
+   * @default 'glue_mfa_'
+   */
   tablePrefix?: string
 }
 

@@ -1,4 +1,4 @@
-// A serial model of one principal's MFA state and the replay check: given the
+// A serial model of one principal's MFA state (the state machine of docs/resources.md, the code rules) and the replay check: given the
 // requests a load run sent for a principal, step by step, and what each answered, find a
 // serial order of each step's requests that the model answers the same way, and compare the
 // model's end state with the stored one.
@@ -121,7 +121,7 @@ export function step (before: State, op: OpSpec, issued: string | undefined): { 
     commit()
     return '403 5901'
   }
-  /** A code of one of `enabled` proves the request; else 5900/5901. */
+  /** A code of one of `enabled` proves the request (the step-up rule); else 5900/5901. */
   const proveAny = (enabled: string[]): string | null => {
     if (code === '') return '403 5900'
     if (!admit()) return '403 5901'
