@@ -5,8 +5,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const fixtures = fileURLToPath(new URL('./fixtures/consumer/', import.meta.url))
-// Children run dist/ code whose source maps point into lib/: they must not report coverage, or
-// their partial view of lib/ would be merged into the suite's.
+// Children run dist/ code: they must not report coverage, which is the suite's view of lib/.
 const { NODE_V8_COVERAGE: _coverage, ...env } = process.env
 const node = (file: string): string => execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', env: { ...env, NODE_OPTIONS: '' } })
 
