@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
-import { MfaErrors, sendJsonApiError, toJsonApiError } from './errors.js'
+import { MfaErrors } from './errors.js'
+import { sendJsonApiError, toJsonApiError } from './jsonapi.js'
 import type { Authenticator, Principal } from './principal.js'
 import { codeHeader } from './routes/action.js'
 import type { MfaService } from './service.js'

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox'
-import { JSON_API_TYPE } from './errors.js'
+import { JSON_API_TYPE } from './jsonapi.js'
 import type { StatusFormat } from './options.js'
 
 /** The five resource names: the route path and the body's `data.type`. */

@@ -64,7 +64,7 @@ test('body shape errors: Post data is invalid. / Invalid type. Expected "<the ro
 test('headers that fail their schema are a JSON:API 400', async (t) => {
   const { app } = await buildApp()
   t.teardown(() => app.close())
-  const { toJsonApiError } = await import('../lib/errors.js')
+  const { toJsonApiError } = await import('../lib/jsonapi.js')
   const error = Object.assign(new Error('bad'), { validation: [{ instancePath: '/x-mfa-code' }], validationContext: 'headers', statusCode: 400 })
   t.same(toJsonApiError(error as never), { status: 400, detail: 'Request headers are invalid.' })
   const bodyError = Object.assign(new Error('bad'), { validation: [{ instancePath: '/data/type' }], validationContext: 'body', statusCode: 400 })

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { JSON_API_TYPE, MfaErrors } from '../errors.js'
+import { MfaErrors } from '../errors.js'
+import { JSON_API_TYPE } from '../jsonapi.js'
 import type { Caller } from '../service.js'
 import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES } from '../schemas.js'
 import { routeConfig, type RouteContext } from './context.js'

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { JSON_API_TYPE } from '../errors.js'
+import { JSON_API_TYPE } from '../jsonapi.js'
 import type { Principal } from '../principal.js'
 import { errorResponses, listResponse, MEDIA_TYPES, RESOURCES } from '../schemas.js'
 import { MFA_STATUS_LABELS } from '../status.js'
