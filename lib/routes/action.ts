@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MfaErrors } from '../errors.js'
 import { JSON_API_TYPE } from '../jsonapi.js'
+import { codeHeader } from '../principal.js'
 import type { Caller } from '../service.js'
 import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES } from '../schemas.js'
 import { routeConfig, type RouteContext } from './context.js'
@@ -19,12 +20,6 @@ export interface ActionSpec {
   /** Extra success responses (activate answers 201 for computed types). */
   responses?: Record<number, unknown>
   run: (request: FastifyRequest, reply: FastifyReply, input: { caller: Caller, type: string, code: string }) => Promise<unknown>
-}
-
-/** The `X-MFA-Code` header, trimmed; '' when absent or blank. */
-export function codeHeader (request: FastifyRequest): string {
-  const value = request.headers['x-mfa-code']
-  return typeof value === 'string' ? value.trim() : ''
 }
 
 /** The skeleton the four POST resources share: schema, then the checks in the documented order. */
