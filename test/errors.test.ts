@@ -77,3 +77,19 @@ test('headers that fail their schema are a JSON:API 400', async (t) => {
   const noStatus = new Error('boom')
   t.same(toJsonApiError(noStatus as never), { status: 500, detail: 'Internal server error.' })
 })
+
+test('a type name that is not a string answers 5902 in its turn: after the principal and the code header', async (t) => {
+  const { app, token } = await buildApp()
+  t.teardown(() => app.close())
+  const verify = 'multi-factor-auth-type-verify'
+  for (const type of [5, { a: 1 }, ['email'], true, null]) {
+    t.test(JSON.stringify(type), async (t) => {
+      expectError(t, await post(app, verify, token(null), { type, code: '123456' }), 400, '5905')
+      expectError(t, await post(app, verify, token(), { type }), 403, '5900')
+      expectError(t, await post(app, verify, token(), { type, code: '123456' }), 400, '5902')
+    })
+  }
+  // A wrong frame still answers first, whatever the type name.
+  expectError(t, await post(app, verify, token(), { payload: { data: { type: 'x', attributes: { type: 5 } } } }), 400, undefined, `Invalid type. Expected "${verify}".`)
+  expectError(t, await post(app, verify, token(), { payload: { data: { type: verify, attributes: [] } } }), 400, undefined, 'Post data is invalid.')
+})
