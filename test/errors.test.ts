@@ -40,6 +40,9 @@ test('body shape errors: Post data is invalid. / Invalid type. Expected "<the ro
     ['no attributes', { data: { type: resource } }, 'Post data is invalid.'],
     ['attributes null', { data: { type: resource, attributes: null } }, 'Post data is invalid.'],
     ['array body', [1, 2], 'Post data is invalid.'],
+    // Sent as they are: JSON documents that are not objects.
+    ['a JSON number', '5', 'Post data is invalid.'],
+    ['JSON null', 'null', 'Post data is invalid.'],
     ['wrong data.type', { data: { type: 'multi-factor-auth-trigger', attributes: { type: 'email' } } }, invalidType],
     ['data.type a number', { data: { type: 5, attributes: { type: 'email' } } }, invalidType],
     ['no data.type', { data: { attributes: { type: 'email' } } }, 'Post data is invalid.']
