@@ -1,19 +1,5 @@
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
-import { STATUS_CODES } from 'node:http'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-
-/** One JSON:API error object. `code` is absent for the few errors Glue gives none. */
-export interface JsonApiError {
-  code?: string
-  status: number
-  detail: string
-}
-
-export interface JsonApiErrorDocument {
-  errors: JsonApiError[]
-}
-
-export const JSON_API_TYPE = 'application/vnd.api+json'
+import type { FastifyError } from 'fastify'
 
 // The Glue error catalogue. Fastify error codes are `FST_GLUE_MFA_<glue code>` so a log
 // line still tells which Glue error was answered.
@@ -37,19 +23,15 @@ const catalogue = {
   EnrollmentRequired: ['5914', 403, 'Multi-factor authentication must be enabled for this action.']
 } as const
 
-// The two body errors Glue answers without a code, raised by schema validation.
-// A wrong `data.type` keeps Glue's exact 'Invalid type.' first and names the expected type after it.
-const POST_DATA_INVALID = 'Post data is invalid.'
-const INVALID_TYPE = 'Invalid type.'
-
 type CatalogueName = keyof typeof catalogue
 
-const glueCodeOf = new Map<string, string>()
+/** Fastify error code → Glue code. */
+const glueCodes = new Map<string, string>()
 
 function define (name: CatalogueName): FastifyErrorConstructor {
   const [glue, status, detail] = catalogue[name]
   const code = `FST_GLUE_MFA_${glue}`
-  glueCodeOf.set(code, glue)
+  glueCodes.set(code, glue)
   return createError(code, detail, status)
 }
 
@@ -73,10 +55,15 @@ export const RepositoryUnavailableError = createError<[message: string, options?
   'fastify-glue-mfa: %s'
 )
 
+/** The Glue code (e.g. '5901') of an error of the catalogue; undefined for any other error. */
+export function glueCodeOf (error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? glueCodes.get(code) : undefined
+}
+
 /** Whether an error is one of the Glue catalogue's (a decided answer, not a failure). */
 export function isGlueError (error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && glueCodeOf.has(code)
+  return glueCodeOf(error) !== undefined
 }
 
 /** 5911 carries the seconds a client should wait; the handler turns it into `Retry-After`. */
@@ -84,67 +71,4 @@ export function tooManyCodes (retryAfterMs: number): FastifyError & { retryAfter
   const error = new MfaErrors.TooManyCodes() as FastifyError & { retryAfter: number }
   error.retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000))
   return error
-}
-
-const fastifyDetails: Record<string, string> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: `Unsupported content type. Use ${JSON_API_TYPE} or application/json.`,
-  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large.',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Request body length is invalid.',
-  FST_ERR_CTP_EMPTY_JSON_BODY: POST_DATA_INVALID,
-  FST_ERR_CTP_INVALID_JSON_BODY: POST_DATA_INVALID
-}
-
-function errorStatus (error: FastifyError): number {
-  const status = error.statusCode
-  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500
-}
-
-/**
- * Turns any error met on the plugin's routes into one JSON:API error object. Our own errors
- * keep their Glue code; Fastify's client errors keep their status with a fixed, safe text;
- * everything else is a 500 whose detail says nothing about the cause. `expectedType` is the
- * route's JSON:API resource type, named when a body's `data.type` is wrong.
- */
-export function toJsonApiError (error: FastifyError, expectedType?: string): JsonApiError {
-  const code = error.code
-  const glue = code === undefined ? undefined : glueCodeOf.get(code)
-  if (glue !== undefined) return { code: glue, status: error.statusCode as number, detail: error.message }
-  if (error.validation !== undefined) {
-    // Body shape errors take Glue's wording: a wrong `data.type` is "Invalid type.", any other
-    // shape problem is "Post data is invalid.".
-    if (error.validationContext === 'body') {
-      if (!error.validation.some((v) => v.instancePath === '/data/type')) return { status: 400, detail: POST_DATA_INVALID }
-      return { status: 400, detail: expectedType === undefined ? INVALID_TYPE : `${INVALID_TYPE} Expected "${expectedType}".` }
-    }
-    return { status: 400, detail: 'Request headers are invalid.' }
-  }
-  const status = errorStatus(error)
-  if (status >= 500) return { status: 500, detail: 'Internal server error.' }
-  // @fastify/rate-limit's answer (the host's limit, or the `rateLimit` option's); its
-  // Retry-After header stays. No Glue code: 5911 is about codes sent, not requests.
-  if (status === 429) return { status, detail: 'Rate limit exceeded. Try again later.' }
-  if (code !== undefined && fastifyDetails[code] !== undefined) return { status, detail: fastifyDetails[code] }
-  return { status, detail: `${STATUS_CODES[status] ?? 'Bad Request'}.` }
-}
-
-export function sendJsonApiError (reply: FastifyReply, error: JsonApiError, retryAfter?: number): FastifyReply {
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-  // Serialized here, in the order code, status, detail, on the plugin's routes
-  // and on a host's protected routes alike.
-  const body = error.code === undefined
-    ? { status: error.status, detail: error.detail }
-    : { code: error.code, status: error.status, detail: error.detail }
-  return reply.code(error.status).type(JSON_API_TYPE).send(JSON.stringify({ errors: [body] }))
-}
-
-/** What the error handler reads of a route's body schema (lib/schemas.ts actionBody): `data.type`'s constant. */
-interface BodySchema { properties?: { data?: { properties?: { type?: { const?: string } } } } }
-
-/** The error handler of the plugin's own routes (and of the guard's answers). */
-export function jsonApiErrorHandler (this: unknown, error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const body = toJsonApiError(error, (request.routeOptions.schema?.body as BodySchema | undefined)?.properties?.data?.properties?.type?.const)
-  if (body.status >= 500) {
-    request.log.error({ err: error }, 'fastify-glue-mfa: request failed')
-  }
-  return sendJsonApiError(reply, body, (error as { retryAfter?: number }).retryAfter)
 }

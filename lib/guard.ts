@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
-import { MfaErrors, sendJsonApiError, toJsonApiError } from './errors.js'
-import type { Authenticator, Principal } from './principal.js'
-import { codeHeader } from './routes/action.js'
+import { MfaErrors } from './errors.js'
+import { sendJsonApiError, toJsonApiError } from './jsonapi.js'
+import { codeHeader, type Authenticator, type Principal } from './principal.js'
 import type { MfaService } from './service.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])

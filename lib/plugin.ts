@@ -4,11 +4,18 @@ import createError from '@fastify/error'
 import { InvalidOptionError } from './errors.js'
 import { createGuard, kGuard } from './guard.js'
 import { resolveOptions, type GlueMfaOptions, type Surface } from './options.js'
-import { createAuthenticator } from './principal.js'
+import { createAuthenticator, type Principal } from './principal.js'
 import { mfaRoutes } from './routes/index.js'
 import { MfaService } from './service.js'
 
+// What the plugin adds to Fastify's types: the request decorator and the instance decorator it
+// makes below, in one place.
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated principal; null until fastify-glue-mfa has authenticated the request. */
+    principal: Principal | null
+  }
+
   interface FastifyInstance {
     /**
      * Route hook applying the step-up check (a valid token, then X-MFA-Code) to one route, on
@@ -34,7 +41,12 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
   // Tokens are found and verified by the host's @fastify/jwt (`request.jwtVerify()`). With a
   // namespace, `fastify.jwt` holds the namespaces and no options: no extractToken is assumed.
   const jwt = fastify.jwt as { options?: { verify: { extractToken?: unknown } } }
-  const auth = createAuthenticator(options, typeof jwt.options?.verify.extractToken === 'function')
+  const auth = createAuthenticator({
+    backend: options.surface === 'backend',
+    principal: options.principal,
+    findPrincipal: options.findPrincipal,
+    extractsToken: typeof jwt.options?.verify.extractToken === 'function'
+  })
   const service = new MfaService(options)
   const guard = createGuard(auth, service, options.protectedResources)
 

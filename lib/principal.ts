@@ -1,20 +1,12 @@
 import type { FastifyRequest } from 'fastify'
 import type {} from '@fastify/jwt'
 import { MfaErrors } from './errors.js'
-import type { ResolvedOptions } from './options.js'
 
 /** Who is asking: what the `principal` option made of the verified JWT payload. */
 export interface Principal {
   id: string
   email?: string
   [key: string]: unknown
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated principal; null until fastify-glue-mfa has authenticated the request. */
-    principal: Principal | null
-  }
 }
 
 /**
@@ -38,15 +30,27 @@ const NO_TOKEN = new Set([
   'FST_JWT_BAD_COOKIE_REQUEST' // a cookie option, but no @fastify/cookie to parse cookies
 ])
 
-/**
- * `extractsToken`: whether the host's @fastify/jwt has a `verify.extractToken`, which changes
- * what its FST_JWT_BAD_REQUEST means.
- */
-export function createAuthenticator (options: ResolvedOptions, extractsToken: boolean): Authenticator {
-  const backend = options.surface === 'backend'
+/** What authentication needs to know: the three options it reads, and the host's @fastify/jwt. */
+export interface AuthenticatorOptions {
+  /** The back-office surface answers the user errors (5909, 5908), the storefront the customer ones (5905, 5907). */
+  backend: boolean
+  /** The `principal` option: maps the verified JWT payload to a principal. */
+  principal: (payload: any, request: FastifyRequest) => Principal | null | undefined
+  /** The `findPrincipal` option, if given. */
+  findPrincipal: ((principal: Principal) => boolean | Promise<boolean>) | undefined
+  /** Whether the host's @fastify/jwt has a `verify.extractToken`, which changes what its FST_JWT_BAD_REQUEST means. */
+  extractsToken: boolean
+}
+
+/** The `X-MFA-Code` header, trimmed; '' when absent or blank. */
+export function codeHeader (request: FastifyRequest): string {
+  const value = request.headers['x-mfa-code']
+  return typeof value === 'string' ? value.trim() : ''
+}
+
+export function createAuthenticator ({ backend, principal: mapPrincipal, findPrincipal, extractsToken }: AuthenticatorOptions): Authenticator {
   const NoIdentifier = backend ? MfaErrors.NoUserIdentifier : MfaErrors.NoCustomerIdentifier
   const NotFound = backend ? MfaErrors.UserNotFound : MfaErrors.CustomerNotFound
-  const { principal: mapPrincipal, findPrincipal } = options
   const tokenIds = new WeakMap<FastifyRequest, string>()
   const signIns = new WeakMap<FastifyRequest, number>()
 

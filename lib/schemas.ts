@@ -1,5 +1,5 @@
-import { Type, type TSchema } from '@sinclair/typebox'
-import { JSON_API_TYPE } from './errors.js'
+import { Type, type Static } from '@sinclair/typebox'
+import { JSON_API_TYPE } from './jsonapi.js'
 import type { StatusFormat } from './options.js'
 
 /** The five resource names: the route path and the body's `data.type`. */
@@ -30,14 +30,21 @@ export const ErrorDocument = Type.Object({
   errors: Type.Array(ErrorObject, { minItems: 1 })
 }, { description: 'JSON:API error document' })
 
-/** Statuses every route can answer with an error document. */
-export const ERROR_STATUSES = [400, 401, 403, 404, 413, 415, 429, 500] as const
+/** Statuses the four POST resources can answer with an error document. */
+export const POST_ERROR_STATUSES = [400, 401, 403, 404, 413, 415, 429, 500] as const
 
-export function errorResponses (): Record<number, TSchema> {
-  return Object.fromEntries(ERROR_STATUSES.map((status) => [status, ErrorDocument]))
+/** Statuses the list can answer with an error document: a GET has no body, so never 413 or 415. */
+export const LIST_ERROR_STATUSES = [400, 401, 403, 404, 429, 500] as const
+
+/** The error documents of a route, one per status. */
+export function errorResponses<Status extends number> (statuses: readonly Status[]): Record<Status, typeof ErrorDocument> {
+  return Object.fromEntries(statuses.map((status) => [status, ErrorDocument])) as Record<Status, typeof ErrorDocument>
 }
 
-export function listResponse (statusFormat: StatusFormat): TSchema {
+/** The 204 answer: nothing is sent (documented as `null`, which OpenAPI shows as no content). */
+export const NoContent = Type.Unsafe<undefined>({ type: 'null', description: 'Done' })
+
+export function listResponse (statusFormat: StatusFormat) {
   const status = statusFormat === 'label'
     ? Type.String({ description: '"deactivated", "activation is pending" or "activated"' })
     : Type.Integer({ description: '0 disabled, 1 activation pending, 2 enabled', minimum: 0, maximum: 2 })
@@ -54,18 +61,23 @@ export function listResponse (statusFormat: StatusFormat): TSchema {
 /**
  * The POST body. Only the JSON:API frame is checked here ("Post data is invalid." /
  * "Invalid type."); `attributes.type` is checked by the handler, after the principal and
- * the code header, as the documented order of checks wants (5902 comes late).
+ * the code header, as the documented order of checks wants (5902 comes late). An
+ * `attributes.type` that is not a string counts as absent (see the action route), so the
+ * schema can say what a client must send: a string.
  */
-export function actionBody (resource: string): TSchema {
+export function actionBody<Resource extends string> (resource: Resource) {
   return Type.Object({
     data: Type.Object({
       type: Type.Literal(resource),
       attributes: Type.Object({
-        type: Type.Optional(Type.Unknown({ description: 'The MFA type name, e.g. "email"' }))
+        type: Type.Optional(Type.String({ description: 'The MFA type name, e.g. "email"' }))
       })
     })
   })
 }
+
+/** A POST body as the handlers see it once validated. */
+export type ActionBody<Resource extends string = string> = Static<ReturnType<typeof actionBody<Resource>>>
 
 export const CodeHeaders = Type.Object({
   'x-mfa-code': Type.Optional(Type.String({ description: 'The MFA code (email code or authenticator app code)' }))

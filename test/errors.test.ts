@@ -40,6 +40,9 @@ test('body shape errors: Post data is invalid. / Invalid type. Expected "<the ro
     ['no attributes', { data: { type: resource } }, 'Post data is invalid.'],
     ['attributes null', { data: { type: resource, attributes: null } }, 'Post data is invalid.'],
     ['array body', [1, 2], 'Post data is invalid.'],
+    // Sent as they are: JSON documents that are not objects.
+    ['a JSON number', '5', 'Post data is invalid.'],
+    ['JSON null', 'null', 'Post data is invalid.'],
     ['wrong data.type', { data: { type: 'multi-factor-auth-trigger', attributes: { type: 'email' } } }, invalidType],
     ['data.type a number', { data: { type: 5, attributes: { type: 'email' } } }, invalidType],
     ['no data.type', { data: { attributes: { type: 'email' } } }, 'Post data is invalid.']
@@ -64,7 +67,7 @@ test('body shape errors: Post data is invalid. / Invalid type. Expected "<the ro
 test('headers that fail their schema are a JSON:API 400', async (t) => {
   const { app } = await buildApp()
   t.teardown(() => app.close())
-  const { toJsonApiError } = await import('../lib/errors.js')
+  const { toJsonApiError } = await import('../lib/jsonapi.js')
   const error = Object.assign(new Error('bad'), { validation: [{ instancePath: '/x-mfa-code' }], validationContext: 'headers', statusCode: 400 })
   t.same(toJsonApiError(error as never), { status: 400, detail: 'Request headers are invalid.' })
   const bodyError = Object.assign(new Error('bad'), { validation: [{ instancePath: '/data/type' }], validationContext: 'body', statusCode: 400 })
@@ -76,4 +79,20 @@ test('headers that fail their schema are a JSON:API 400', async (t) => {
   t.same(toJsonApiError(weird as never), { status: 499, detail: 'Bad Request.' })
   const noStatus = new Error('boom')
   t.same(toJsonApiError(noStatus as never), { status: 500, detail: 'Internal server error.' })
+})
+
+test('a type name that is not a string answers 5902 in its turn: after the principal and the code header', async (t) => {
+  const { app, token } = await buildApp()
+  t.teardown(() => app.close())
+  const verify = 'multi-factor-auth-type-verify'
+  for (const type of [5, { a: 1 }, ['email'], true, null]) {
+    t.test(JSON.stringify(type), async (t) => {
+      expectError(t, await post(app, verify, token(null), { type, code: '123456' }), 400, '5905')
+      expectError(t, await post(app, verify, token(), { type }), 403, '5900')
+      expectError(t, await post(app, verify, token(), { type, code: '123456' }), 400, '5902')
+    })
+  }
+  // A wrong frame still answers first, whatever the type name.
+  expectError(t, await post(app, verify, token(), { payload: { data: { type: 'x', attributes: { type: 5 } } } }), 400, undefined, `Invalid type. Expected "${verify}".`)
+  expectError(t, await post(app, verify, token(), { payload: { data: { type: verify, attributes: [] } } }), 400, undefined, 'Post data is invalid.')
 })

@@ -10,6 +10,8 @@ const JSON_API = 'application/vnd.api+json'
 const POSTS = ['multi-factor-auth-type-activate', 'multi-factor-auth-type-verify', 'multi-factor-auth-type-deactivate', 'multi-factor-auth-trigger']
 const LIST = 'multi-factor-auth-types'
 const ERROR_STATUSES = ['400', '401', '403', '404', '413', '415', '429', '500']
+// A GET has no body to be too large or of the wrong media type.
+const LIST_ERROR_STATUSES = ['400', '401', '403', '404', '429', '500']
 
 /** An app documenting itself as a host would: @fastify/swagger first, then the plugin (twice). */
 async function documented (openapi: string, overrides: Partial<GlueMfaOptions> = {}): Promise<{ app: FastifyInstance, doc: any }> {
@@ -80,7 +82,9 @@ test('every operation: summary, tag, bearer security and JSON:API error response
     t.type(operation.description, 'string', `${resource}: description`)
     t.same(operation.tags, ['multi-factor authentication'], `${resource}: tag`)
     t.same(operation.security, [{ bearerAuth: [] }], `${resource}: bearer security`)
-    for (const status of ERROR_STATUSES) {
+    const statuses = resource === LIST ? LIST_ERROR_STATUSES : ERROR_STATUSES
+    t.same(Object.keys(operation.responses).filter((status) => Number(status) >= 400), statuses, `${resource}: the errors it can answer, and only those`)
+    for (const status of statuses) {
       const response = operation.responses[status]
       t.ok(response, `${resource}: ${status} documented`)
       t.same(Object.keys(response?.content ?? {}), [JSON_API], `${resource}: ${status} is ${JSON_API}`)
@@ -116,6 +120,9 @@ test('the four POST resources: body, x-mfa-code header, 204 without content, 201
     t.same(Object.keys(operation.requestBody.content).sort(), ['application/json', JSON_API].sort(), `${resource}: both request media types`)
     const body = operation.requestBody.content[JSON_API].schema
     t.same(body.properties.data.properties.type.enum, [resource], `${resource}: data.type names the resource`)
+    const typeName = body.properties.data.properties.attributes.properties.type
+    t.equal(typeName.type, 'string', `${resource}: attributes.type is a string`)
+    t.type(typeName.description, 'string', `${resource}: attributes.type is described`)
     t.ok(operation.requestBody.required, `${resource}: body required`)
     const header = operation.parameters.find((p: any) => p.in === 'header' && p.name === 'x-mfa-code')
     t.ok(header, `${resource}: x-mfa-code header parameter`)

@@ -8,9 +8,11 @@ export function deactivateRoute (app: FastifyInstance, ctx: RouteContext): void 
     resource: RESOURCES.deactivate,
     summary: 'Deactivate an MFA type',
     description: 'Disables an enabled type; needs a valid code of that type in X-MFA-Code. All codes of the type stop working.',
+    provisions: false,
     codeRequired: true,
-    async run (request, _reply, { caller, type, code }) {
-      await ctx.service.deactivate(request.log, caller, type, code)
+    async run (log, { caller, type, code }) {
+      await ctx.service.deactivate(log, caller, type, code)
+      return undefined
     }
   })
 }

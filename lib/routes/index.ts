@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { InvalidOptionError, jsonApiErrorHandler, sendJsonApiError } from '../errors.js'
+import { InvalidOptionError } from '../errors.js'
+import { jsonApiErrorHandler, sendJsonApiError } from '../jsonapi.js'
 import { RESOURCES } from '../schemas.js'
 import { activateRoute } from './activate.js'
 import type { RouteContext } from './context.js'

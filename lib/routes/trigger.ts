@@ -8,9 +8,11 @@ export function triggerRoute (app: FastifyInstance, ctx: RouteContext): void {
     resource: RESOURCES.trigger,
     summary: 'Send an MFA code',
     description: 'Sends a fresh code for an enabled type (superseding the previous one), at most once per resend cooldown. Authenticator-app types send nothing.',
+    provisions: false,
     codeRequired: false,
-    async run (request, _reply, { caller, type }) {
-      await ctx.service.trigger(request.log, caller, type)
+    async run (log, { caller, type }) {
+      await ctx.service.trigger(log, caller, type)
+      return undefined
     }
   })
 }

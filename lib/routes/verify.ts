@@ -8,9 +8,11 @@ export function verifyRoute (app: FastifyInstance, ctx: RouteContext): void {
     resource: RESOURCES.verify,
     summary: 'Verify an MFA type',
     description: 'Completes activation of a pending type with the code in X-MFA-Code; the type becomes enabled.',
+    provisions: false,
     codeRequired: true,
-    async run (request, _reply, { caller, type, code }) {
-      await ctx.service.verify(request.log, caller, type, code)
+    async run (log, { caller, type, code }) {
+      await ctx.service.verify(log, caller, type, code)
+      return undefined
     }
   })
 }
