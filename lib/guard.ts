@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest, preHandlerAsyncHookHan
 import { MfaErrors } from './errors.js'
 import { sendJsonApiError, toJsonApiError } from './jsonapi.js'
 import { codeHeader, type Authenticator, type Principal } from './principal.js'
+import type { ResolvedOptions } from './options.js'
 import type { MfaService } from './service.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -49,7 +50,8 @@ export interface Guard {
 }
 
 /** The step-up guard, answering its own errors as JSON:API documents. */
-export function createGuard (auth: Authenticator, service: MfaService, protectedResources: Set<string>): Guard {
+export function createGuard (auth: Authenticator, service: MfaService, options: Pick<ResolvedOptions, 'protectedResources' | 'requireEnrollment'>): Guard {
+  const { protectedResources, requireEnrollment } = options
   async function stepUp (request: FastifyRequest, reply: FastifyReply, anonymousPasses: boolean): Promise<void> {
     try {
       // undefined, not null, on a route of a child scope created before the plugin decorated
@@ -66,7 +68,8 @@ export function createGuard (auth: Authenticator, service: MfaService, protected
         }
       }
       const principal: Principal = await auth.requirePrincipal(request)
-      await service.stepUp(request.log, { principal, tokenId: auth.tokenIdOf(request) }, codeHeader(request))
+      const mustEnrol = requireEnrollment === undefined ? undefined : () => requireEnrollment(principal, request)
+      request.mfa = await service.stepUp(request.log, { principal, tokenId: auth.tokenIdOf(request) }, codeHeader(request), mustEnrol)
     } catch (err) {
       const error = toJsonApiError(err as FastifyError)
       if (error.status >= 500) request.log.error({ err }, 'fastify-glue-mfa: step-up failed')

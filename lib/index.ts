@@ -14,6 +14,7 @@ export { postgresRepository, type PostgresRepositoryOptions, type PgPool, type P
 export type {
   AcceptOptions, AcceptResult, Admission, AdmitOptions, CodeProof, LockoutRule, MfaRepository, StoredCode, TypeRecord, TypeStatus
 } from './repositories/types.js'
+export type { StepUpResult } from './service.js'
 export { lockoutStep, type LockoutCounter } from './repositories/lockout.js'
 export type { GlueMfaOptions, StatusFormat, Surface } from './options.js'
 export type { Principal } from './principal.js'

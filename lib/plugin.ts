@@ -6,7 +6,7 @@ import { createGuard, kGuard } from './guard.js'
 import { resolveOptions, type GlueMfaOptions, type Surface } from './options.js'
 import { createAuthenticator, type Principal } from './principal.js'
 import { mfaRoutes } from './routes/index.js'
-import { MfaService } from './service.js'
+import { MfaService, type StepUpResult } from './service.js'
 
 // What the plugin adds to Fastify's types: the request decorator and the instance decorator it
 // makes below, in one place.
@@ -14,6 +14,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated principal; null until fastify-glue-mfa has authenticated the request. */
     principal: Principal | null
+    /**
+     * How the request passed step-up (`requireMfa`, `protectedResources`): the type whose code
+     * passed and when (epoch ms); null when no code was checked (no type enabled, or no step-up).
+     */
+    mfa: StepUpResult | null
   }
 
   interface FastifyInstance {
@@ -48,9 +53,10 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
     extractsToken: typeof jwt.options?.verify.extractToken === 'function'
   })
   const service = new MfaService(options)
-  const guard = createGuard(auth, service, options.protectedResources)
+  const guard = createGuard(auth, service, { protectedResources: options.protectedResources, requireEnrollment: options.requireEnrollment })
 
   if (!fastify.hasRequestDecorator('principal')) fastify.decorateRequest('principal', null)
+  if (!fastify.hasRequestDecorator('mfa')) fastify.decorateRequest('mfa', null)
   fastify.decorate('requireMfa', guard.requireMfa)
   fastify.decorate(kGuard, guard)
   // A scope-level hook (this plugin is not encapsulated: the registering scope's), not onRoute:
