@@ -69,7 +69,7 @@ export function createGuard (auth: Authenticator, service: MfaService, options: 
       }
       const principal: Principal = await auth.requirePrincipal(request)
       const mustEnrol = requireEnrollment === undefined ? undefined : () => requireEnrollment(principal, request)
-      request.mfa = await service.stepUp(request.log, { principal, tokenId: auth.tokenIdOf(request) }, codeHeader(request), mustEnrol)
+      request.mfa = await service.stepUp({ log: request.log, caller: { principal, tokenId: auth.tokenIdOf(request) }, code: codeHeader(request), mustEnrol })
     } catch (err) {
       const error = toJsonApiError(err as FastifyError)
       if (error.status >= 500) request.log.error({ err }, 'fastify-glue-mfa: step-up failed')

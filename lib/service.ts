@@ -26,6 +26,22 @@ export interface Caller {
   signedInAt?: number | null
 }
 
+/** One request to the service: who, on which type, with which code ('' for none), logged where. */
+export interface MfaRequest {
+  log: FastifyBaseLogger
+  caller: Caller
+  type: string
+  code: string
+}
+
+/** One step-up check: as MfaRequest without a type, and the enrolment rule (`requireEnrollment`) when there is one. */
+export interface StepUpRequest {
+  log: FastifyBaseLogger
+  caller: Caller
+  code: string
+  mustEnrol?: () => boolean | Promise<boolean>
+}
+
 /** The principal-wide counter's threshold when tokens are counted on their own (a ceiling for many tokens). */
 export const TOKEN_CEILING = 3
 
@@ -88,7 +104,7 @@ export class MfaService {
     return result
   }
 
-  async activate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<ActivationResult> {
+  async activate ({ log, caller, type, code }: MfaRequest): Promise<ActivationResult> {
     const { principal } = caller
     const factor = this.#factor(type)
     const records = await this.#repository.getTypes(principal.id)
@@ -115,7 +131,7 @@ export class MfaService {
     return started.provisioning === null ? null : { provisioning: started.provisioning }
   }
 
-  async verify (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
+  async verify ({ log, caller, type, code }: MfaRequest): Promise<void> {
     this.#factor(type)
     const record = await this.#repository.getType(caller.principal.id, type)
     if (record?.status === MFA_STATUS.ENABLED) throw new MfaErrors.TypeAlreadyActivated()
@@ -128,17 +144,17 @@ export class MfaService {
   }
 
   /** Any store failure while deactivating answers 5903, after nothing was half-written. */
-  async deactivate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
+  async deactivate (request: MfaRequest): Promise<void> {
     try {
-      await this.#deactivate(log, caller, type, code)
+      await this.#deactivate(request)
     } catch (err) {
       if (isGlueError(err)) throw err
-      log.error({ err }, 'fastify-glue-mfa: repository failed while deactivating')
+      request.log.error({ err }, 'fastify-glue-mfa: repository failed while deactivating')
       throw new MfaErrors.DeactivationFailed()
     }
   }
 
-  async #deactivate (log: FastifyBaseLogger, caller: Caller, type: string, code: string): Promise<void> {
+  async #deactivate ({ log, caller, type, code }: MfaRequest): Promise<void> {
     const { principal } = caller
     const records = await this.#repository.getTypes(principal.id)
     const record = records.find((r) => r.type === type)
@@ -170,7 +186,7 @@ export class MfaService {
     }
   }
 
-  async trigger (log: FastifyBaseLogger, caller: Caller, type: string): Promise<void> {
+  async trigger ({ log, caller, type }: Omit<MfaRequest, 'code'>): Promise<void> {
     const { principal } = caller
     const factor = this.#factor(type)
     const record = await this.#repository.getType(principal.id, type)
@@ -185,7 +201,7 @@ export class MfaService {
    * enabled type whose provider is gone still needs a code (and none can match it): it fails
    * closed. Answers which type passed, or null when none was needed.
    */
-  async stepUp (log: FastifyBaseLogger, caller: Caller, code: string, mustEnrol?: () => boolean | Promise<boolean>): Promise<StepUpResult | null> {
+  async stepUp ({ log, caller, code, mustEnrol }: StepUpRequest): Promise<StepUpResult | null> {
     const enabled = enabledRecords(await this.#repository.getTypes(caller.principal.id))
     if (enabled.length === 0) {
       if (mustEnrol !== undefined && (await mustEnrol())) {

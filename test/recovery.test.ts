@@ -170,3 +170,22 @@ test('recoveryCodesProvider options and the code format', async (t) => {
   t.equal(normaliseRecoveryCode('ABCD-EFGH-JKMN-PQRU'), null, 'U is not in the alphabet')
   t.equal(normaliseRecoveryCode(''), null)
 })
+
+test('the recovery kind on its own: no state counts as no codes; a type enabled meanwhile starts nothing', async (t) => {
+  const { recoveryKind } = await import('../lib/providers/recovery.js')
+  const { CodeKeys, MatchedCodes } = await import('../lib/codes.js')
+  const { memoryRepository } = await import('../lib/repositories/memory.js')
+  const repository = memoryRepository()
+  const factor = recoveryKind.create(recoveryCodesProvider({ count: 2 }), {
+    repository, keys: new CodeKeys('k'.repeat(32)), matched: new MatchedCodes(), codeLength: 6, codeTtl: 1, maxAttempts: 3, resendCooldown: 0, clock: Date.now
+  })
+  const record = { type: RECOVERY, status: 0 as const, code: null, lastSentAt: null, secret: null, lastStep: null }
+  t.equal(factor.remaining?.(record), 0)
+  t.equal(factor.prove('p', record, generateRecoveryCode(), 0), null)
+  t.equal(await factor.resend({ log: undefined as never, principal: { id: 'p' }, record, now: 0 }), 'none', 'nothing to send')
+  t.equal(factor.countsAttempts(record), false)
+  await repository.beginActivation('p', RECOVERY, 'x')
+  await repository.acceptCode('p', RECOVERY, { spend: 'x' }, { now: 0, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+  t.equal(await factor.start({ log: undefined as never, principal: { id: 'p' }, record: null, now: 0 }), null, 'enabled by a concurrent verify: nothing started')
+  t.equal((await repository.getType('p', RECOVERY))?.status, 2)
+})

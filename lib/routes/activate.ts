@@ -11,7 +11,7 @@ export function activateRoute (app: FastifyInstance, ctx: RouteContext): void {
     codeRequired: false,
     provisions: true,
     async run (log, { caller, type, code }) {
-      const result = await ctx.service.activate(log, caller, type, code)
+      const result = await ctx.service.activate({ log, caller, type, code })
       if (result === null) return undefined
       return { data: { type: RESOURCES.activate, id: type, attributes: { type, ...result.provisioning } } }
     }

@@ -11,7 +11,7 @@ export function deactivateRoute (app: FastifyInstance, ctx: RouteContext): void 
     provisions: false,
     codeRequired: true,
     async run (log, { caller, type, code }) {
-      await ctx.service.deactivate(log, caller, type, code)
+      await ctx.service.deactivate({ log, caller, type, code })
       return undefined
     }
   })

@@ -11,7 +11,7 @@ export function triggerRoute (app: FastifyInstance, ctx: RouteContext): void {
     provisions: false,
     codeRequired: false,
     async run (log, { caller, type }) {
-      await ctx.service.trigger(log, caller, type)
+      await ctx.service.trigger({ log, caller, type })
       return undefined
     }
   })

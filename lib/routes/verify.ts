@@ -11,7 +11,7 @@ export function verifyRoute (app: FastifyInstance, ctx: RouteContext): void {
     provisions: false,
     codeRequired: true,
     async run (log, { caller, type, code }) {
-      await ctx.service.verify(log, caller, type, code)
+      await ctx.service.verify({ log, caller, type, code })
       return undefined
     }
   })
