@@ -63,9 +63,7 @@ test('reset after a lockout lets the owner in again, and clears every token\'s c
   t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 0 }])
   t.equal((await c.cart()).statusCode, 200, 'no factor left: the write passes')
   t.same(inspectMemory(c.repository).lockouts.get('customer-1'), undefined, 'no counter left, principal-wide or per token')
-  t.same(inspectMemory(c.repository).records.get('customer-1')?.get('email'), {
-    type: 'email', status: 0, code: null, lastSentAt: inspectMemory(c.repository).records.get('customer-1')?.get('email')?.lastSentAt, secret: null, lastStep: null
-  }, 'the code is dropped')
+  t.match(inspectMemory(c.repository).records.get('customer-1')?.get('email'), { status: 0, code: null, secret: null, lastStep: null }, 'the code is dropped')
   t.match(events.at(-1), { name: 'admin.reset', principalId: 'customer-1', type: null, at: c.clock.now })
 
   // The owner enrols again with the same token: its own counter starts from zero (verify is a
