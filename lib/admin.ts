@@ -3,7 +3,7 @@ import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
 import type { MfaService } from './service.js'
-import type { MfaStatus } from './status.js'
+import { MFA_STATUS, type MfaStatus } from './status.js'
 
 /** One MFA type of a principal as support sees it: never a secret or a code. */
 export interface AdminTypeStatus {
@@ -28,8 +28,9 @@ export interface GlueMfaAdmin {
   status: (principal: Principal | string) => Promise<AdminTypeStatus[]>
   /**
    * Disables `type` (every type when absent), dropping its codes, secrets and TOTP steps, and
-   * clears the principal's lockout (count and level, of the principal and of every token).
-   * Answers the types it disabled, in list order.
+   * clears the principal's lockout (count and level, of the principal and of every token). When
+   * no other factor is left enabled, recovery codes go too (they back up nothing), as when the
+   * user deactivates the last one. Answers the types it disabled, in list order.
    */
   reset: (principal: Principal | string, options?: AdminResetOptions) => Promise<string[]>
   /** Clears the principal's lockout (count and level, of the principal and of every token), and nothing else. */
@@ -47,6 +48,11 @@ function principalOf (method: string, value: unknown): Principal {
   const id = (value as { id?: unknown } | null)?.id
   if (typeof value === 'object' && typeof id === 'string' && id !== '') return value as Principal
   throw new TypeError(`glueMfa.${method}: "principal" must be a principal object with a non-empty string "id", or a non-empty id string`)
+}
+
+/** Whom an event names: the principal object when the call was given one (onEvent gets it), else the id. */
+function who (value: Principal | string, principal: Principal): Principal | string {
+  return typeof value === 'string' ? principal.id : principal
 }
 
 function typeOf (options: unknown): string | null {
@@ -67,6 +73,20 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
   const registered = new Map(options.providers.map((p, i) => [p.type, i]))
   const rank = (type: string): number => registered.get(type) ?? registered.size
   const ordered = (types: string[]): string[] => [...types].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+  // Fallbacks (recovery codes) are never the only factor; a primary is any other registered type.
+  const fallbacks = new Set(options.providers.filter((p) => p.kind === 'recovery').map((p) => p.type))
+  const isPrimary = (type: string): boolean => registered.has(type) && !fallbacks.has(type)
+
+  /** After one primary type was reset: with no primary left enabled, the fallbacks go with it. */
+  async function orphanedFallbacks (principalId: string): Promise<string[]> {
+    const records = await repository.getTypes(principalId)
+    if (records.some((r) => r.status === MFA_STATUS.ENABLED && isPrimary(r.type))) return []
+    const disabled: string[] = []
+    for (const r of records) {
+      if (fallbacks.has(r.type) && r.status !== MFA_STATUS.DISABLED && await repository.disable(principalId, r.type)) disabled.push(r.type)
+    }
+    return disabled
+  }
 
   return {
     async status (value) {
@@ -79,20 +99,21 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
       const principal = principalOf('reset', value)
       const type = typeOf(resetOptions)
       const disabled = await repository.reset(principal.id, type)
-      emit(log, 'admin.reset', principal.id, type)
+      if (type !== null && !fallbacks.has(type)) disabled.push(...await orphanedFallbacks(principal.id))
+      emit(log, 'admin.reset', who(value, principal), type)
       return ordered(disabled)
     },
 
     async unlock (value) {
       const principal = principalOf('unlock', value)
       await repository.clearLockout(principal.id)
-      emit(log, 'admin.unlock', principal.id, null)
+      emit(log, 'admin.unlock', who(value, principal), null)
     },
 
     async revokeCodes (value) {
       const principal = principalOf('revokeCodes', value)
       await repository.revokeCodes(principal.id)
-      emit(log, 'admin.codes_revoked', principal.id, null)
+      emit(log, 'admin.codes_revoked', who(value, principal), null)
     }
   }
 }

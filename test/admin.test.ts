@@ -4,7 +4,7 @@ import { test } from 'tap'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import { generateSync } from 'otplib'
-import glueMfa, { emailProvider, memoryRepository, type GlueMfaAdmin, type MfaEvent } from '../lib/index.js'
+import glueMfa, { emailProvider, memoryRepository, recoveryCodesProvider, type GlueMfaAdmin, type MfaEvent, type MfaProvider } from '../lib/index.js'
 import { totpProvider } from '../lib/providers/totp.js'
 import { inspectMemory } from '../lib/repositories/memory.js'
 import { buildApp, CODE_SECRET, expectError, handledSecrets, JWT_SECRET, list, LogCapture, Outbox, post, statuses, type TestApp } from './helpers.js'
@@ -21,11 +21,11 @@ interface Customer extends TestApp {
   enableEmail: (tok?: string) => Promise<void>
 }
 
-/** customer-1 on a storefront with email (and TOTP when asked), a protected `carts` and a lockout at 3 failures. */
-async function customer (overrides: Parameters<typeof buildApp>[0] = {}, withTotp = false): Promise<Customer> {
+/** customer-1 on a storefront with email (then `more` types), a protected `carts` and a lockout at 3 failures. */
+async function customer (overrides: Parameters<typeof buildApp>[0] = {}, more: MfaProvider[] = []): Promise<Customer> {
   const logs = new LogCapture()
   const outbox = new Outbox()
-  const providers = [emailProvider({ send: outbox.send }), ...(withTotp ? [totpProvider({ issuer: 'Test' })] : [])]
+  const providers = [emailProvider({ send: outbox.send }), ...more]
   const built = await buildApp({ providers, protectedResources: ['carts'], principalLockout: LOCKOUT, maxAttempts: 10, ...overrides },
     (app) => { app.post('/carts', async () => ({ ok: true })) }, logs)
   const { app } = built
@@ -75,7 +75,7 @@ test('reset after a lockout lets the owner in again, and clears every token\'s c
 })
 
 test('reset of one type keeps the others and clears the lockout; codes, secrets and TOTP steps go', async (t) => {
-  const c = await customer({}, true)
+  const c = await customer({}, [totpProvider({ issuer: 'Test' })])
   const { app, tok, outbox: mail } = c
   // Email first, then TOTP added with an email code.
   await c.enableEmail()
@@ -150,7 +150,7 @@ test('revokeCodes: a used code in its grace reuse and an unused one fail with 59
 })
 
 test('status: list order, orphans as the list shows them, an untouched principal', async (t) => {
-  const c = await customer({}, true)
+  const c = await customer({}, [totpProvider({ issuer: 'Test' })])
   const { app, repository } = c
   t.same(await app.glueMfa.status('nobody'), [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }])
   await c.enableEmail()
@@ -201,7 +201,7 @@ test('bad arguments: a TypeError naming the argument, nothing changed, nothing e
 })
 
 test('events: the admin names through onEvent and the instance logger; no code or secret in events, logs or answers', async (t) => {
-  const c = await customer({}, true)
+  const c = await customer({}, [totpProvider({ issuer: 'Test' })])
   const { app, events, tok, logs, outbox: mail } = c
   await c.enableEmail()
   const totp = await post(app, 'multi-factor-auth-type-activate', tok, { type: 'totp', code: mail.last() })
@@ -224,6 +224,52 @@ test('events: the admin names through onEvent and the instance logger; no code o
   for (const secret of handledSecrets) t.notOk(seen.includes(secret), 'no handled code, token or secret')
   t.same(answers, [[{ type: 'email', status: 2 }, { type: 'totp', status: 1 }], undefined, undefined, ['email'], ['totp']])
   await app.close() // fails if any log line carried a handled secret
+})
+
+test('recovery codes back up nothing: resetting the last other factor resets them too', async (t) => {
+  const c = await customer({}, [totpProvider({ issuer: 'Test' }), recoveryCodesProvider({ count: 2 })])
+  const { app, tok, outbox } = c
+  await c.enableEmail()
+  const recovery = await post(app, 'multi-factor-auth-type-activate', tok, { type: 'recovery-codes', code: outbox.last() })
+  const codes: string[] = recovery.json().data.attributes.codes
+  codes.forEach((code) => handledSecrets.add(code))
+  t.equal((await post(app, 'multi-factor-auth-type-verify', tok, { type: 'recovery-codes', code: codes[0] })).statusCode, 204)
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 2 }])
+
+  // Another primary factor is still enabled: the recovery codes stay.
+  await c.repository.beginActivation('customer-1', 'totp', 'sealed')
+  await c.repository.acceptCode('customer-1', 'totp', { step: 1 }, { now: c.clock.now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+  t.same(await app.glueMfa.reset('customer-1', { type: 'totp' }), ['totp'])
+  // The last one goes (a lost phone and lost codes): the codes go with it, and the owner is in.
+  t.same(await app.glueMfa.reset('customer-1', { type: 'email' }), ['email', 'recovery-codes'])
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0 }])
+  t.equal((await c.cart()).statusCode, 200)
+  t.equal(inspectMemory(c.repository).records.get('customer-1')?.get('recovery-codes')?.secret, null, 'the stored hashes are dropped')
+  t.same(c.events.filter((e) => e.name === 'admin.reset').map((e) => e.type), ['totp', 'email'], 'one event per call')
+
+  // Resetting the recovery codes alone leaves the other factors, and a primary type left enabled keeps them.
+  c.clock.advance(60_000)
+  await c.enableEmail()
+  await c.repository.beginActivation('customer-1', 'recovery-codes', 'hashes')
+  await c.repository.acceptCode('customer-1', 'recovery-codes', { step: 1 }, { now: c.clock.now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+  t.same(await app.glueMfa.reset('customer-1', { type: 'recovery-codes' }), ['recovery-codes'])
+  t.same(await app.glueMfa.reset('customer-1', { type: 'totp' }), [])
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0 }])
+  t.same(await app.glueMfa.reset('customer-1', { type: 'email' }), ['email'], 'recovery codes already disabled')
+  await app.close()
+})
+
+test('events carry the principal object when the call was given one, and its id alone in the log', async (t) => {
+  const c = await customer()
+  const { app, events, logs } = c
+  const principal = { id: 'customer-1', email: 'c1@example.com' }
+  await app.glueMfa.unlock(principal)
+  await app.glueMfa.revokeCodes('customer-1')
+  await app.glueMfa.reset(principal)
+  t.same(events.map((e) => e.principal), [principal, undefined, principal])
+  t.same(events.map((e) => e.principalId), ['customer-1', 'customer-1', 'customer-1'])
+  t.notOk(logs.lines.some((line) => line.includes('c1@example.com')), 'the email stays out of the log')
+  await app.close()
 })
 
 test('an onEvent that throws does not fail the admin call', async (t) => {
