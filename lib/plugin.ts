@@ -1,6 +1,7 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import createError from '@fastify/error'
+import { createAdmin, type GlueMfaAdmin } from './admin.js'
 import { InvalidOptionError } from './errors.js'
 import { createGuard, kGuard } from './guard.js'
 import { resolveOptions, type GlueMfaOptions, type Surface } from './options.js'
@@ -28,6 +29,11 @@ declare module 'fastify' {
      * the package's `requireMfa` export can be used before that.
      */
     requireMfa: preHandlerAsyncHookHandler
+    /**
+     * The admin API of this registration (each surface has its own): `status`, `reset`,
+     * `unlock` and `revokeCodes` of one principal, for a back office behind its own step-up.
+     */
+    glueMfa: GlueMfaAdmin
   }
 }
 
@@ -59,6 +65,7 @@ async function glueMfaPlugin (fastify: FastifyInstance, opts: GlueMfaOptions): P
   if (!fastify.hasRequestDecorator('mfa')) fastify.decorateRequest('mfa', null)
   fastify.decorate('requireMfa', guard.requireMfa)
   fastify.decorate(kGuard, guard)
+  fastify.decorate('glueMfa', createAdmin(options, service, fastify.log))
   // A scope-level hook (this plugin is not encapsulated: the registering scope's), not onRoute:
   // it reaches routes declared before the plugin too, in this scope and in its children.
   if (options.protectedResources.size > 0) fastify.addHook('preHandler', guard.protectedResources)

@@ -186,6 +186,30 @@ export function memoryRepository (): MfaRepository {
       found.lastStep = null
       changedAt.set(found, latest)
       return true
+    },
+
+    async reset (principalId, type) {
+      // As `disable` does for each type, without awaiting, so the whole reset is one step.
+      const disabled: string[] = []
+      for (const found of principals.get(principalId)?.values() ?? []) {
+        if ((type !== null && found.type !== type) || found.status === MFA_STATUS.DISABLED) continue
+        found.status = MFA_STATUS.DISABLED
+        found.code = null
+        found.secret = null
+        found.lastStep = null
+        changedAt.set(found, latest)
+        disabled.push(found.type)
+      }
+      counters.delete(principalId)
+      return disabled
+    },
+
+    async clearLockout (principalId) {
+      counters.delete(principalId)
+    },
+
+    async revokeCodes (principalId) {
+      for (const found of principals.get(principalId)?.values() ?? []) found.code = null
     }
   }
   contents.set(repository, { records: principals, lockouts: counters })

@@ -250,7 +250,19 @@ function statements (prefix: string) {
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
         code_verified = FALSE, secret = NULL, last_step = NULL
       WHERE principal_id = $1 AND type = $2 AND status <> ${DISABLED}
-      RETURNING 1`
+      RETURNING 1`,
+    // The admin reset in one statement: a data-modifying WITH runs to completion whether or not
+    // the UPDATE reads it. $2 is the type, or null for every type.
+    reset: `
+      WITH cleared AS (DELETE FROM ${lockouts} WHERE principal_id = $1)
+      UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
+        code_verified = FALSE, secret = NULL, last_step = NULL
+      WHERE principal_id = $1 AND ($2::text IS NULL OR type = $2::text) AND status <> ${DISABLED}
+      RETURNING type`,
+    clearLockout: `DELETE FROM ${lockouts} WHERE principal_id = $1`,
+    revokeCodes: `
+      UPDATE ${types} SET code_hash = NULL, code_expires_at = NULL, code_attempts = 0, code_verified = FALSE
+      WHERE principal_id = $1 AND code_hash IS NOT NULL`
   }
 }
 
@@ -449,6 +461,18 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
       const pool = await created?.catch(() => undefined) // a pool that was never made (no driver) has nothing to end
       created = undefined // a second close() has nothing left to end
       await pool?.end()
+    },
+
+    async reset (principalId, type) {
+      return (await query(sql.reset, [principalId, type])).map((row) => row.type as string)
+    },
+
+    async clearLockout (principalId) {
+      await query(sql.clearLockout, [principalId])
+    },
+
+    async revokeCodes (principalId) {
+      await query(sql.revokeCodes, [principalId])
     }
   }
 }

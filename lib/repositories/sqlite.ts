@@ -185,7 +185,17 @@ function prepare (db: SqliteDatabase, prefix: string) {
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
         code_verified = 0, secret = NULL, last_step = NULL
       WHERE ${key} AND status <> ${DISABLED}
-      RETURNING 1`)
+      RETURNING 1`),
+    // The admin operations: every type of a principal (or one), every counter of a principal.
+    resetTypes: db.prepare(`
+      UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
+        code_verified = 0, secret = NULL, last_step = NULL
+      WHERE principal_id = @principalId || '' AND (@type IS NULL OR type = @type) AND status <> ${DISABLED}
+      RETURNING type`),
+    clearLockout: db.prepare(`DELETE FROM ${lockouts} WHERE ${byPrincipal}`),
+    revokeCodes: db.prepare(`
+      UPDATE ${types} SET code_hash = NULL, code_expires_at = NULL, code_attempts = 0, code_verified = 0
+      WHERE ${byPrincipal} AND code_hash IS NOT NULL`)
   }
 
   // Changes made of several statements run as BEGIN IMMEDIATE transactions, so another
@@ -231,12 +241,18 @@ function prepare (db: SqliteDatabase, prefix: string) {
     const row = statements.countAttempt.get({ principalId, type }) as { code_attempts: number } | undefined
     return row?.code_attempts === maxAttempts
   }))
+  const reset = db.transaction((principalId: string, type: string | null): string[] => {
+    const disabled = (statements.resetTypes.all({ principalId, type }) as Array<{ type: string }>).map((row) => row.type)
+    statements.clearLockout.run(principalId)
+    return disabled
+  })
   return {
     ...statements,
     reserveSendTx: reserveSend.immediate,
     admitTx: admit.immediate,
     acceptCodeTx: acceptCode.immediate,
-    countAttemptsTx: countAttempts.immediate
+    countAttemptsTx: countAttempts.immediate,
+    resetTx: reset.immediate
   }
 }
 
@@ -345,6 +361,18 @@ export function sqliteRepository (options: SqliteRepositoryOptions): MfaReposito
       // Only a database this repository opened is closed; a passed one belongs to the caller.
       owned?.close()
       owned = undefined
+    },
+
+    async reset (principalId, type) {
+      return (await store()).resetTx(principalId, type)
+    },
+
+    async clearLockout (principalId) {
+      (await store()).clearLockout.run(principalId)
+    },
+
+    async revokeCodes (principalId) {
+      (await store()).revokeCodes.run(principalId)
     }
   }
 }

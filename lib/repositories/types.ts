@@ -160,11 +160,30 @@ export interface MfaRepository {
   ready?: (context?: { surface: 'storefront' | 'backend' }) => Promise<void>
   /** Releases what the repository opened; called on Fastify's `onClose`, also after a failed `ready`. */
   close?: () => Promise<void>
+  /**
+   * The admin reset, in one atomic step: `type` (every type of the principal when null) goes
+   * from enabled or pending to disabled, dropping code, secret and last step as `disable` does
+   * (the send slot stays), and every lockout counter of the principal (its own and each
+   * token's) is deleted, count and level, as an accepted code resets them. Answers the types it
+   * disabled, in any order; the counters are deleted even when it disabled none.
+   */
+  reset: (principalId: string, type: string | null) => Promise<string[]>
+  /**
+   * The admin unlock: deletes every lockout counter of the principal (its own and each token's),
+   * count and level, atomically. Types, codes, secrets and send slots stay as they are.
+   */
+  clearLockout: (principalId: string) => Promise<void>
+  /**
+   * Drops the stored code of every type of the principal, atomically, whatever its state (a
+   * used one in its grace reuse too): no delivered code passes any more. Status, secret, last
+   * step, send slot and counters stay as they are.
+   */
+  revokeCodes: (principalId: string) => Promise<void>
 }
 
 export const REPOSITORY_METHODS = [
   'getTypes', 'getType', 'lockedUntil', 'admit', 'beginActivation', 'reserveSend', 'releaseSend',
-  'storeCode', 'acceptCode', 'countAttempts', 'disable'
+  'storeCode', 'acceptCode', 'countAttempts', 'disable', 'reset', 'clearLockout', 'revokeCodes'
 ] as const
 
 export const OPTIONAL_REPOSITORY_METHODS = ['getStatuses', 'ready', 'close'] as const

@@ -490,5 +490,161 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     }
   })
 
+  // The admin operations (reset, clearLockout, revokeCodes).
+
+  /** Locks `p` and its token `jti` at the second level (a doubled lock); answers when the last lock ends. */
+  async function lockTwice (repo: MfaRepository, p: string): Promise<number> {
+    const at = (now: number): AdmitOptions => admitting({ now, principal: rule(1, 60_000, 200_000), token: { id: 'jti', rule: rule(1, 60_000, 200_000) } })
+    assert.deepEqual(await repo.admit(p, at(NOW)), admitted(true))
+    assert.deepEqual(await repo.admit(p, at(NOW + 60_000)), admitted(true))
+    assert.equal(await repo.lockedUntil(p), NOW + 180_000)
+    return NOW + 180_000
+  }
+
+  /** After the counters were cleared: the next failures count from zero, and the next lock is a first one. */
+  async function countsFromZero (repo: MfaRepository, p: string, now: number): Promise<void> {
+    assert.equal(await repo.lockedUntil(p), 0)
+    const at = admitting({ now, principal: rule(2, 60_000, 200_000), token: { id: 'jti', rule: rule(2, 60_000, 200_000) } })
+    assert.deepEqual(await repo.admit(p, at), admitted(), 'the count starts again')
+    assert.deepEqual(await repo.admit(p, at), admitted(true))
+    assert.equal(await repo.lockedUntil(p), now + 60_000, 'a first lock again: `duration`, not twice the last')
+  }
+
+  /** Email enabled by its (verified) code with a send slot, TOTP enabled with a last step, SMS pending with a code. */
+  async function threeTypes (repo: MfaRepository, p: string): Promise<void> {
+    await pendingWithCode(repo, p, hash('email'))
+    assert.equal(await repo.reserveSend(p, 'email', NOW, 30_000), 0)
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('email') }, accept({ enable: true })), 'accepted')
+    assert.equal(await repo.beginActivation(p, 'totp', 'sealed.secret'), true)
+    assert.equal(await repo.acceptCode(p, 'totp', { step: STEP }, accept({ enable: true })), 'accepted')
+    await pendingWithCode(repo, p, hash('sms'), 'sms')
+  }
+
+  check('reset(null): every type → disabled, dropping codes, secrets and last steps; send slots stay; every counter cleared', async ({ repo, principal }) => {
+    const [p, q] = [principal(), principal()]
+    await threeTypes(repo, p)
+    await threeTypes(repo, q)
+    const until = await lockTwice(repo, p)
+    await lockTwice(repo, q)
+    assert.deepEqual((await repo.reset(p, null)).sort(), ['email', 'sms', 'totp'])
+    const types = (await repo.getTypes(p)).sort((a, b) => (a.type < b.type ? -1 : 1))
+    assert.deepEqual(types, [record('email', { lastSentAt: NOW }), record('sms'), record('totp')])
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('email') }, accept({ requireStatus: ENABLED })), 'status-changed')
+    await countsFromZero(repo, p, NOW + 60_001)
+    // Another principal keeps everything.
+    assert.equal(await repo.lockedUntil(q), until)
+    assert.deepEqual((await repo.getTypes(q)).map((r) => r.status).sort(), [PENDING, ENABLED, ENABLED])
+    assert.deepEqual(await repo.reset(p, null), [], 'nothing left to disable')
+  })
+
+  check('reset(type): that type alone → disabled, and every counter of the principal cleared', async ({ repo, principal }) => {
+    const p = principal()
+    await threeTypes(repo, p)
+    await lockTwice(repo, p)
+    const email = await repo.getType(p, 'email')
+    assert.deepEqual(await repo.reset(p, 'totp'), ['totp'])
+    assert.deepEqual(await repo.getType(p, 'totp'), record('totp'))
+    assert.deepEqual(await repo.getType(p, 'email'), email)
+    assert.equal((await repo.getType(p, 'sms'))?.status, PENDING)
+    await countsFromZero(repo, p, NOW + 60_001)
+
+    // A type already disabled, or never touched: nothing disabled (and nothing created), counters still cleared.
+    await lockTwice(repo, principal())
+    const q = principal()
+    await lockTwice(repo, q)
+    assert.deepEqual(await repo.reset(q, 'email'), [])
+    assert.equal(await repo.getType(q, 'email'), null)
+    await countsFromZero(repo, q, NOW + 60_001)
+    assert.deepEqual(await repo.reset(p, 'totp'), [])
+  })
+
+  check('clearLockout: every counter of the principal (count and level), and nothing else', async ({ repo, principal }) => {
+    const [p, q] = [principal(), principal()]
+    await threeTypes(repo, p)
+    const until = await lockTwice(repo, p)
+    await lockTwice(repo, q)
+    const before = await repo.getTypes(p)
+    await repo.clearLockout(p)
+    assert.deepEqual(await repo.getTypes(p), before, 'types, codes, secrets and send slots stay')
+    await countsFromZero(repo, p, NOW + 60_001)
+    assert.equal(await repo.lockedUntil(q), until, 'another principal stays locked')
+    // A count below the threshold is cleared too.
+    const r = principal()
+    const at = admitting({ principal: rule(2) })
+    assert.deepEqual(await repo.admit(r, at), admitted())
+    await repo.clearLockout(r)
+    assert.deepEqual(await repo.admit(r, at), admitted())
+    // An untouched principal: nothing to clear, nothing created.
+    const s = principal()
+    await repo.clearLockout(s)
+    assert.deepEqual(await repo.getTypes(s), [])
+    assert.equal(await repo.lockedUntil(s), 0)
+  })
+
+  check('revokeCodes: no stored code passes any more, a used one in its grace reuse included; the rest stays', async ({ repo, principal }) => {
+    const [p, q] = [principal(), principal()]
+    await threeTypes(repo, p)
+    await threeTypes(repo, q)
+    await repo.storeCode(p, 'push', { hash: hash('push'), expiresAt: NOW + TTL })
+    const until = await lockTwice(repo, p)
+    const totp = await repo.getType(p, 'totp')
+    await repo.revokeCodes(p)
+    assert.deepEqual(await repo.getType(p, 'email'), record('email', { status: ENABLED, lastSentAt: NOW }))
+    assert.deepEqual(await repo.getType(p, 'sms'), record('sms', { status: PENDING }))
+    assert.deepEqual(await repo.getType(p, 'push'), record('push'))
+    assert.deepEqual(await repo.getType(p, 'totp'), totp, 'secret and last step stay')
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('email') }, accept({ requireStatus: ENABLED })), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'sms', { hash: hash('sms') }, accept()), 'code-invalid')
+    assert.equal(await repo.lockedUntil(p), until, 'the counters stay')
+    assert.equal(await repo.reserveSend(p, 'email', NOW + 1, 30_000), NOW + 30_000, 'the send slot stays')
+    // Another principal's codes still pass; a new code after the revocation passes too.
+    assert.equal(await repo.acceptCode(q, 'email', { hash: hash('email') }, accept({ requireStatus: ENABLED })), 'accepted')
+    await repo.storeCode(p, 'email', { hash: hash('new'), expiresAt: NOW + TTL })
+    assert.equal(await repo.acceptCode(p, 'email', { hash: hash('new') }, accept({ requireStatus: ENABLED })), 'accepted')
+    const s = principal()
+    await repo.revokeCodes(s)
+    assert.deepEqual(await repo.getTypes(s), [], 'an untouched principal: nothing created')
+  })
+
+  check('the admin operations on one instance are seen by the other', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    await threeTypes(a, p)
+    await lockTwice(a, p)
+    await b.clearLockout(p)
+    assert.equal(await a.lockedUntil(p), 0)
+    await b.revokeCodes(p)
+    assert.equal(await a.acceptCode(p, 'sms', { hash: hash('sms') }, accept()), 'code-invalid')
+    await lockTwice(a, p)
+    assert.deepEqual((await b.reset(p, null)).sort(), ['email', 'sms', 'totp'])
+    await countsFromZero(a, p, NOW + 60_001)
+    assert.deepEqual((await a.getTypes(p)).map((r) => r.status), [DISABLED, DISABLED, DISABLED])
+  })
+
+  check('20 simultaneous resets on two instances: each type disabled by exactly one', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    await threeTypes(a, p)
+    const results = await times(20, (i) => (i % 2 === 0 ? a : b).reset(p, i % 4 === 1 ? 'totp' : null))
+    assert.deepEqual(results.flat().sort(), ['email', 'sms', 'totp'])
+  })
+
+  check('reset racing beginActivation ends in a serial-order state', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    for (let round = 0; round < 10; round++) {
+      const p = principal()
+      await pendingWithCode(a, p, hash('a'))
+      assert.equal(await a.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
+      const [x, y] = round % 2 === 0 ? [a, b] : [b, a]
+      let disabled: string[], begun: boolean
+      if (round % 4 < 2) [disabled, begun] = await Promise.all([x.reset(p, null), y.beginActivation(p, 'email', 'secret')])
+      else [begun, disabled] = await Promise.all([y.beginActivation(p, 'email', 'secret'), x.reset(p, null)])
+      assert.deepEqual(disabled, ['email'])
+      // reset then beginActivation → pending; beginActivation (refused) then reset → disabled.
+      const expected = begun ? record('email', { status: PENDING, secret: 'secret' }) : record('email')
+      assert.deepEqual(await a.getType(p, 'email'), expected)
+    }
+  })
+
   await Promise.all(registered)
 }
