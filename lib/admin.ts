@@ -9,6 +9,8 @@ import { MFA_STATUS, type MfaStatus } from './status.js'
 export interface AdminTypeStatus {
   type: string
   status: MfaStatus
+  /** Recovery codes: how many unused codes are left (0 while the type is not pending or enabled). */
+  remaining?: number
 }
 
 export interface AdminResetOptions {
@@ -74,8 +76,7 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
   const rank = (type: string): number => registered.get(type) ?? registered.size
   const ordered = (types: string[]): string[] => [...types].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
   // Fallbacks (recovery codes) are never the only factor; a primary is any other registered type.
-  const fallbacks = new Set(options.providers.filter((p) => p.kind === 'recovery').map((p) => p.type))
-  const isPrimary = (type: string): boolean => registered.has(type) && !fallbacks.has(type)
+  const isPrimary = (type: string): boolean => registered.has(type) && !service.isFallback(type)
 
   /** After one primary type was reset: with no primary left enabled, the fallbacks go with it. */
   async function orphanedFallbacks (principalId: string): Promise<string[]> {
@@ -83,7 +84,7 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
     if (records.some((r) => r.status === MFA_STATUS.ENABLED && isPrimary(r.type))) return []
     const disabled: string[] = []
     for (const r of records) {
-      if (fallbacks.has(r.type) && r.status !== MFA_STATUS.DISABLED && await repository.disable(principalId, r.type)) disabled.push(r.type)
+      if (service.isFallback(r.type) && r.status !== MFA_STATUS.DISABLED && await repository.disable(principalId, r.type)) disabled.push(r.type)
     }
     return disabled
   }
@@ -91,15 +92,14 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
   return {
     async status (value) {
       const principal = principalOf('status', value)
-      // Recovery codes will add `remaining` here (unused codes left), next to type and status.
-      return (await service.list(principal)).map(({ type, status }) => ({ type, status }))
+      return await service.status(principal)
     },
 
     async reset (value, resetOptions) {
       const principal = principalOf('reset', value)
       const type = typeOf(resetOptions)
       const disabled = await repository.reset(principal.id, type)
-      if (type !== null && !fallbacks.has(type)) disabled.push(...await orphanedFallbacks(principal.id))
+      if (type !== null && !service.isFallback(type)) disabled.push(...await orphanedFallbacks(principal.id))
       emit(log, 'admin.reset', who(value, principal), type)
       return ordered(disabled)
     },

@@ -94,7 +94,27 @@ export class MfaService {
 
   /** Registered types in provider order, then stored pending/enabled types no longer registered. */
   async list (principal: Principal): Promise<TypeStatus[]> {
-    const stored: TypeStatus[] = await (this.#repository.getStatuses?.(principal.id) ?? this.#repository.getTypes(principal.id))
+    return this.#inListOrder(await (this.#repository.getStatuses?.(principal.id) ?? this.#repository.getTypes(principal.id)))
+  }
+
+  /** The list, with how many codes are left of each set of single-use codes (the admin's view). */
+  async status (principal: Principal): Promise<Array<TypeStatus & { remaining?: number }>> {
+    const records = await this.#repository.getTypes(principal.id)
+    const recordOf = new Map(records.map((r) => [r.type, r]))
+    return this.#inListOrder(records).map(({ type, status }) => {
+      const remaining = this.#factors.get(type)?.remaining
+      if (remaining === undefined) return { type, status }
+      const record = recordOf.get(type)
+      return { type, status, remaining: record === undefined || status === MFA_STATUS.DISABLED ? 0 : remaining(record) }
+    })
+  }
+
+  /** Whether `type` is a registered fallback (recovery codes): never the only factor. */
+  isFallback (type: string): boolean {
+    return this.#factors.get(type)?.fallback === true
+  }
+
+  #inListOrder (stored: TypeStatus[]): TypeStatus[] {
     const statusOf = new Map(stored.map((r) => [r.type, r.status]))
     const result: TypeStatus[] = this.#options.providers.map(({ type }) => ({ type, status: statusOf.get(type) ?? MFA_STATUS.DISABLED }))
     const orphans = stored
@@ -164,7 +184,7 @@ export class MfaService {
       if (record === undefined || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
       // A type goes with its own code, or a fallback's (a lost phone removed with a recovery
       // code); a fallback goes with a code of any enabled type.
-      const provable = factor.fallback === true ? enabled : [record, ...enabled.filter((r) => r.type !== type && this.#isFallback(r.type))]
+      const provable = factor.fallback === true ? enabled : [record, ...enabled.filter((r) => r.type !== type && this.isFallback(r.type))]
       const accepted = await this.#check(log, { caller, records: provable, code, requireStatus: MFA_STATUS.ENABLED, enable: false, type })
       if (accepted === null) throw new MfaErrors.TypeNotFound()
       this.#emit(log, 'code.verified', principal, type)
@@ -179,9 +199,9 @@ export class MfaService {
     if (!(await this.#repository.disable(principal.id, type))) throw new MfaErrors.TypeNotFound()
     this.#emit(log, 'type.disabled', principal, type)
     // The last primary type gone: its fallbacks go with it (recovery codes back up nothing).
-    if (this.#isFallback(type) || enabled.some((r) => r.type !== type && this.#isPrimary(r.type))) return
+    if (this.isFallback(type) || enabled.some((r) => r.type !== type && this.#isPrimary(r.type))) return
     for (const fallback of records) {
-      if (fallback.status === MFA_STATUS.DISABLED || !this.#isFallback(fallback.type)) continue
+      if (fallback.status === MFA_STATUS.DISABLED || !this.isFallback(fallback.type)) continue
       if (await this.#repository.disable(principal.id, fallback.type)) this.#emit(log, 'type.disabled', principal, fallback.type)
     }
   }
@@ -217,10 +237,6 @@ export class MfaService {
     const factor = this.#factors.get(type)
     if (factor === undefined) throw new MfaErrors.TypeNotFound()
     return factor
-  }
-
-  #isFallback (type: string): boolean {
-    return this.#factors.get(type)?.fallback === true
   }
 
   /** A registered type that is not a fallback: one that can be the only factor. */

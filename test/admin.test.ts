@@ -234,7 +234,7 @@ test('recovery codes back up nothing: resetting the last other factor resets the
   const codes: string[] = recovery.json().data.attributes.codes
   codes.forEach((code) => handledSecrets.add(code))
   t.equal((await post(app, 'multi-factor-auth-type-verify', tok, { type: 'recovery-codes', code: codes[0] })).statusCode, 204)
-  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 2 }])
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 2, remaining: 1 }], 'one code left: the other verified the type')
 
   // Another primary factor is still enabled: the recovery codes stay.
   await c.repository.beginActivation('customer-1', 'totp', 'sealed')
@@ -242,7 +242,8 @@ test('recovery codes back up nothing: resetting the last other factor resets the
   t.same(await app.glueMfa.reset('customer-1', { type: 'totp' }), ['totp'])
   // The last one goes (a lost phone and lost codes): the codes go with it, and the owner is in.
   t.same(await app.glueMfa.reset('customer-1', { type: 'email' }), ['email', 'recovery-codes'])
-  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0 }])
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }])
+  t.same(await app.glueMfa.status('someone-else'), [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }], 'never touched')
   t.equal((await c.cart()).statusCode, 200)
   t.equal(inspectMemory(c.repository).records.get('customer-1')?.get('recovery-codes')?.secret, null, 'the stored hashes are dropped')
   t.same(c.events.filter((e) => e.name === 'admin.reset').map((e) => e.type), ['totp', 'email'], 'one event per call')
@@ -254,7 +255,7 @@ test('recovery codes back up nothing: resetting the last other factor resets the
   await c.repository.acceptCode('customer-1', 'recovery-codes', { step: 1 }, { now: c.clock.now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
   t.same(await app.glueMfa.reset('customer-1', { type: 'recovery-codes' }), ['recovery-codes'])
   t.same(await app.glueMfa.reset('customer-1', { type: 'totp' }), [])
-  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0 }])
+  t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }])
   t.same(await app.glueMfa.reset('customer-1', { type: 'email' }), ['email'], 'recovery codes already disabled')
   await app.close()
 })
