@@ -272,7 +272,7 @@ test('state in a SQLite file under a folder the server creates, kept across rest
 
   const second = await server(t, { database })
   const listed = await second.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${await storefrontToken(second)}` } })
-  t.same(listed.json().data.map((d: any) => [d.id, d.attributes.status]), [['email', 0], ['totp', 1]], 'the pending TOTP survived the restart')
+  t.same(listed.json().data.map((d: any) => [d.id, d.attributes.status]), [['email', 0], ['totp', 1], ['recovery-codes', 0]], 'the pending TOTP survived the restart')
 })
 
 test('state in PostgreSQL when the database is a postgres:// URL', async (t) => {

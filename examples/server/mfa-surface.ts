@@ -1,12 +1,12 @@
 /**
  * One MFA surface: its own @fastify/jwt and its own fastify-glue-mfa registration, with the
- * email and TOTP types. @fastify/jwt and the plugin each decorate once per context, so each
+ * email, TOTP and recovery-code types. @fastify/jwt and the plugin each decorate once per context, so each
  * surface lives in an encapsulated plugin of its own (the storefront and the back office).
  */
 import { createHmac } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import glueMfa, { emailProvider, totpProvider, type CodeMessage, type MfaRepository, type Principal } from '../../lib/index.js'
+import glueMfa, { emailProvider, recoveryCodesProvider, totpProvider, type CodeMessage, type MfaRepository, type Principal } from '../../lib/index.js'
 
 /** What the app hands every surface. */
 export interface SurfaceSettings {
@@ -44,7 +44,7 @@ export async function registerMfaSurface (scope: FastifyInstance, surface: MfaSu
   await scope.register(glueMfa, {
     surface: surface.surface,
     ...(surface.prefix === undefined ? {} : { prefix: surface.prefix }),
-    providers: [emailProvider({ send: surface.send }), totpProvider({ issuer: 'Glue MFA demo' })],
+    providers: [emailProvider({ send: surface.send }), totpProvider({ issuer: 'Glue MFA demo' }), recoveryCodesProvider()],
     repository: surface.repository,
     codeSecret: surface.codeSecret,
     principal: principalOf,
