@@ -244,6 +244,53 @@ test('protected demo resources: carts and customer-password by type, refunds by 
   t.equal(refunded.json().refundedBy, 'user-1')
 })
 
+test('support: the back office resets a customer\'s MFA behind its own step-up; the customer is told', async (t) => {
+  const app = await server(t)
+  const customer = await storefrontToken(app)
+  t.equal((await mfa(app, '/multi-factor-auth-type-activate', customer)).statusCode, 204)
+  t.equal((await mfa(app, '/multi-factor-auth-type-verify', customer, 'email', await outboxCode(app))).statusCode, 204)
+  const cart = async (): Promise<number> => (await app.inject({
+    method: 'POST', url: '/carts', headers: { authorization: `Bearer ${customer}`, 'content-type': JSON_API }, payload: { data: { type: 'carts', attributes: { currency: 'EUR' } } }
+  })).statusCode
+  t.equal(await cart(), 403, 'the customer needs a code')
+
+  // The back-office user enables their own MFA: the reset then needs their code.
+  const admin = await backendToken(app)
+  t.equal((await mfa(app, '/backend/multi-factor-auth-type-activate', admin)).statusCode, 204)
+  const adminCode = await outboxCode(app)
+  t.equal((await mfa(app, '/backend/multi-factor-auth-type-verify', admin, 'email', adminCode)).statusCode, 204)
+  const reset = async (reference: string, code?: string, payload: unknown = {}): Promise<LightMyRequestResponse> => await app.inject({
+    method: 'POST',
+    url: `/backend/customers/${reference}/mfa-reset`,
+    headers: { authorization: `Bearer ${admin}`, ...(code === undefined ? {} : { 'x-mfa-code': code }) },
+    payload: payload as Record<string, unknown>
+  })
+  t.equal(glueError(await reset('DE--1')), '403 5900 X-MFA-Code header is missing.', 'the admin\'s own step-up')
+  t.equal(glueError(await reset('DE--9', adminCode)), '404 - Customer not found.')
+  const done = await reset('DE--1', adminCode)
+  t.equal(done.statusCode, 200)
+  t.same(done.json(), {
+    customerReference: 'DE--1',
+    disabled: ['email'],
+    types: [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }],
+    resetBy: 'user-1'
+  })
+  t.equal(await cart(), 201, 'the customer is in without a code')
+
+  const notifications = (await app.inject({ url: '/dev/notifications' })).json().data.map((d: any) => d.attributes)
+  t.same(notifications.map((n: any) => [n.surface, n.to, n.event]), [
+    ['storefront', 'sonia@example.com', 'admin.reset'],
+    ['backend', 'admin@example.com', 'type.enabled'],
+    ['storefront', 'sonia@example.com', 'type.enabled']
+  ], 'each user is told, by email, newest first')
+  t.notOk(JSON.stringify(notifications).includes(adminCode), 'no code in a notification')
+})
+
+test('production mode has no notifications route either', async (t) => {
+  const app = await server(t, { devMode: false, ...SECRETS })
+  t.equal((await app.inject({ url: '/dev/notifications' })).statusCode, 404)
+})
+
 test('Swagger UI and a valid OpenAPI document with the bearer scheme', async (t) => {
   const app = await server(t)
   const ui = await app.inject({ url: '/documentation/' })

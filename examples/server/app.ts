@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { CodeMessage } from '../../lib/index.js'
+import type { CodeMessage, GlueMfaAdmin, MfaEvent } from '../../lib/index.js'
 import { backOffice } from './back-office.js'
 import { useJsonApi } from './json-api.js'
 import { registerOpenApi } from './openapi.js'
@@ -39,9 +39,34 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
   // only where a route asks for it (the plugin's `rateLimit` option does, for its five routes).
   await app.register(fastifyRateLimit, { global: false })
 
+  /** Tells users out of band when their MFA changes (a notification in the dev outbox). */
+  function notifier (surface: OutboxMessage['surface']): (event: MfaEvent) => void {
+    return (event) => { if (settings.outbox) outbox.notify(surface, event) }
+  }
+
   const { jwtSecret, codeSecret, rateLimit, clock } = settings
-  await app.register(storefront({ jwtSecret, codeSecret, rateLimit, clock, repository: repositories.storefront, send: deliver('storefront') }))
-  await app.register(backOffice({ jwtSecret, codeSecret, rateLimit, clock, repository: repositories.backend, send: deliver('backend') }))
+  // The back office resets customers' MFA through the storefront registration's admin API.
+  let customerMfa: GlueMfaAdmin | undefined
+  await app.register(storefront({
+    jwtSecret,
+    codeSecret,
+    rateLimit,
+    clock,
+    repository: repositories.storefront,
+    send: deliver('storefront'),
+    notify: notifier('storefront'),
+    exposeAdmin: (admin) => { customerMfa = admin }
+  }))
+  await app.register(backOffice({
+    jwtSecret,
+    codeSecret,
+    rateLimit,
+    clock,
+    repository: repositories.backend,
+    send: deliver('backend'),
+    notify: notifier('backend'),
+    customerMfa: () => customerMfa as GlueMfaAdmin
+  }))
 
   if (settings.outbox) {
     registerOutboxRoute(app, outbox)

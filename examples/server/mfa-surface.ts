@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import glueMfa, { emailProvider, recoveryCodesProvider, totpProvider, type CodeMessage, type MfaRepository, type Principal } from '../../lib/index.js'
+import glueMfa, { emailProvider, recoveryCodesProvider, totpProvider, type CodeMessage, type MfaEvent, type MfaRepository, type Principal } from '../../lib/index.js'
 
 /** What the app hands every surface. */
 export interface SurfaceSettings {
@@ -18,6 +18,8 @@ export interface SurfaceSettings {
   send: (message: CodeMessage) => Promise<void>
   rateLimit: { max: number, timeWindow: number } | false
   clock: () => number
+  /** The plugin's audit events (`onEvent`): the app tells users about changes to their MFA. */
+  notify: (event: MfaEvent) => void
 }
 
 export interface MfaSurface extends SurfaceSettings {
@@ -52,6 +54,7 @@ export async function registerMfaSurface (scope: FastifyInstance, surface: MfaSu
     ...(surface.protectedResources === undefined ? {} : { protectedResources: surface.protectedResources }),
     resendCooldown: 10_000,
     rateLimit: surface.rateLimit,
-    clock: surface.clock
+    clock: surface.clock,
+    onEvent: surface.notify
   })
 }

@@ -3,7 +3,7 @@
  * `GET /dev/outbox` and logged (dev mode only).
  */
 import type { FastifyInstance } from 'fastify'
-import type { CodeMessage } from '../../lib/index.js'
+import type { CodeMessage, MfaEvent } from '../../lib/index.js'
 import { JSON_API } from './json-api.js'
 
 const OUTBOX_SIZE = 50
@@ -19,10 +19,49 @@ export interface OutboxMessage {
   sentAt: string
 }
 
-/** The in-process dev mail outbox: the last few messages, newest first. */
+/** A notification mailed to a user when their MFA changed (no code in it). */
+export interface OutboxNotification {
+  id: number
+  surface: 'storefront' | 'backend'
+  to: string
+  /** The event it tells about: `type.enabled`, `type.disabled`, `recovery.used`, `admin.reset`, `principal.locked`. */
+  event: MfaEvent['name']
+  mfaType: string | null
+  text: string
+  sentAt: string
+}
+
+/** What a user is told, per event. */
+const NOTIFICATIONS: Partial<Record<MfaEvent['name'], (event: MfaEvent) => string>> = {
+  'type.enabled': (e) => `Multi-factor authentication by ${e.type as string} was turned on for your account.`,
+  'type.disabled': (e) => `Multi-factor authentication by ${e.type as string} was turned off for your account.`,
+  'recovery.used': (e) => `A recovery code was used to confirm an action on your account; ${e.remaining as number} left.`,
+  'admin.reset': () => 'Support reset the multi-factor authentication of your account.',
+  'principal.locked': () => 'Too many wrong codes were entered for your account: codes are refused for a while.'
+}
+
+/** The in-process dev mail outbox: the last few messages, newest first, and the notifications apart. */
 export class DevOutbox {
   #next = 1
   readonly messages: OutboxMessage[] = []
+  readonly notifications: OutboxNotification[] = []
+
+  /** Mails a notification for the events a user is told about (others are ignored). */
+  notify (surface: OutboxNotification['surface'], event: MfaEvent): void {
+    const text = NOTIFICATIONS[event.name]?.(event)
+    if (text === undefined) return
+    const email = event.principal?.email
+    this.notifications.unshift({
+      id: this.#next++,
+      surface,
+      to: typeof email === 'string' ? email : event.principalId,
+      event: event.name,
+      mfaType: event.type,
+      text,
+      sentAt: new Date(event.at).toISOString()
+    })
+    this.notifications.length = Math.min(this.notifications.length, OUTBOX_SIZE)
+  }
 
   add (surface: OutboxMessage['surface'], { principal, type, code }: CodeMessage, now: number): OutboxMessage {
     const message = {
@@ -50,6 +89,16 @@ export function registerOutboxRoute (app: FastifyInstance, outbox: DevOutbox): v
     }
   }, async (_request, reply) => {
     const data = outbox.messages.map(({ id, ...attributes }) => ({ type: 'dev-outbox-messages', id: String(id), attributes }))
+    return await reply.type(JSON_API).send({ data })
+  })
+  app.get('/dev/notifications', {
+    schema: {
+      summary: 'The dev mail outbox: notifications of MFA changes (enabled, disabled, recovery code used, reset by support, locked), newest first (dev mode only)',
+      tags: ['dev'],
+      produces: [JSON_API]
+    }
+  }, async (_request, reply) => {
+    const data = outbox.notifications.map(({ id, ...attributes }) => ({ type: 'dev-outbox-notifications', id: String(id), attributes }))
     return await reply.type(JSON_API).send({ data })
   })
 }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { credentials, DEMO_CUSTOMERS, logIn, sameSecret } from './accounts.js'
 import { errors, JSON_API, jsonApiError, MFA_CODE_HEADER, resourceBody, resourceResponse } from './json-api.js'
+import type { GlueMfaAdmin } from '../../lib/index.js'
 import { registerMfaSurface, type SurfaceSettings } from './mfa-surface.js'
 
 const TOKEN_TTL = 8 * 60 * 60 // seconds, as Glue's default access token
@@ -23,7 +24,12 @@ async function authenticate (request: FastifyRequest, reply: FastifyReply): Prom
   }
 }
 
-export function storefront (settings: SurfaceSettings): FastifyPluginAsync {
+export interface StorefrontSettings extends SurfaceSettings {
+  /** Receives the storefront registration's admin API (the back office resets customers' MFA with it). */
+  exposeAdmin: (admin: GlueMfaAdmin) => void
+}
+
+export function storefront (settings: StorefrontSettings): FastifyPluginAsync {
   return async function storefront (scope) {
     const customers = new Map(DEMO_CUSTOMERS.map((c) => [c.customerReference, { ...c }]))
     const carts = new Map<string, Array<{ id: string, attributes: Record<string, unknown> }>>()
@@ -35,6 +41,7 @@ export function storefront (settings: SurfaceSettings): FastifyPluginAsync {
       findPrincipal: (principal) => customers.has(principal.id),
       protectedResources: ['carts', 'customer-password']
     })
+    settings.exposeAdmin(scope.glueMfa)
 
     scope.post('/access-tokens', {
       schema: {
