@@ -20,6 +20,7 @@ import { buildServer } from '../examples/server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SCREENSHOT = join(ROOT, 'docs', 'screenshot.png')
+const SECRETS = { codeSecret: 'browser-test-code-secret-0123456789abcdef', jwtSecret: 'browser-test-jwt-secret-0123456789' }
 
 /** One line on stderr, which tap shows whatever its reporter (a comment shows only in TAP output). */
 function say (line: string): void {
@@ -132,7 +133,11 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   t.equal(await statusOf(page, 'totp'), 'Off', 'TOTP is listed, off')
 
   // Email on: the code comes from the outbox panel. A wrong code, then no code, are refused.
-  await page.getByRole('button', { name: 'Turn on Email' }).click()
+  // With the keyboard: signing in put the focus on the methods; Tab, Tab is the first action.
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  t.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), 'Turn on Email', 'Tab reaches "Turn on Email"')
+  await page.keyboard.press('Enter')
   await waitForStatus(page, 'email', 'Waiting for a code')
   await page.locator('#step-title', { hasText: 'Finish turning on Email' }).waitFor()
   const emailCode = await newestOutboxCode(page)
@@ -224,6 +229,18 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   await page.getByRole('button', { name: 'Refund' }).click()
   await page.locator('#protected-result', { hasText: 'Refunded 5.00 EUR' }).waitFor()
   t.pass('without MFA the requireMfa route passes')
+
+  // Without the dev outbox (production mode): no panel, and still nothing refused or logged.
+  const quiet = await buildServer({ database: 'memory', logger: false, outbox: false, ...SECRETS })
+  t.teardown(() => quiet.close())
+  await quiet.listen({ port: 0, host: '127.0.0.1' })
+  const quietPage = await context.newPage()
+  const quietOrigin = `http://localhost:${(quiet.server.address() as AddressInfo).port}`
+  const quietSeen = watch(quietPage, quietOrigin)
+  await quietPage.goto(`${quietOrigin}/`)
+  await quietPage.locator('body[data-ready="true"]').waitFor()
+  t.notOk(await quietPage.locator('#outbox').isVisible(), 'outbox off: no outbox panel')
+  t.same([...quietSeen.problems, ...quietSeen.refused], [], 'outbox off: the page loads with nothing refused or logged')
 
   t.same(seen.problems, [], 'no console error, no uncaught exception, no other origin, no failed request')
   // The refusals provoked above: a wrong code and no code at verify, a wrong code at the

@@ -198,8 +198,8 @@ function renderMethods () {
       actions.append(button('Turn on', () => enable(method.type), { name: `Turn on ${name}` }))
     } else if (method.status === STATUS.PENDING) {
       actions.append(
-        button('Enter code', () => verify(method.type), { name: `Enter the code for ${name}` }),
-        button('Start again', () => enable(method.type), { secondary: true, name: `Start ${name} again` }))
+        button('Enter code', () => verify(method.type), { name: `Enter code for ${name}` }),
+        button('Start again', () => enable(method.type), { secondary: true, name: `Start again with ${name}` }))
     } else {
       if (method.type === 'email') actions.append(button('Email me a code', () => trigger(method.type), { secondary: true }))
       actions.append(button('Turn off', () => disable(method.type), { secondary: true, name: `Turn off ${name}` }))
@@ -375,8 +375,10 @@ function showStepError (result, what) {
 }
 
 /** Closes the code prompt of `ask` (or whatever it shows, without `ask`), unless another flow took it over. */
-function closeStep (ask) {
+function closeStep (ask, { focus = 'methods-title' } = {}) {
   if (ask !== undefined && state.shown !== ask) return
+  // Keyboard users keep their place: from the closing prompt, focus goes back where they were.
+  if ($('step').contains(document.activeElement)) $(focus).focus()
   if (state.step !== null) state.step.resolve(null)
   state.step = null
   state.shown = null
@@ -425,7 +427,7 @@ async function protectedAction (event) {
   }
   const ask = stepUpPrompt('Confirm it is you', what)
   const result = await withCode(call, ask, enabledMethods().length > 0)
-  closeStep(ask)
+  closeStep(ask, { focus: 'protected-title' })
   if (result === null) return
   if (!result.ok) {
     result$.replaceChildren(el('div', { className: 'error' }, errorNode(result, what)))
