@@ -270,7 +270,7 @@ async function verify (type, { started = false } = {}) {
     title: `Finish turning on ${name}`,
     what: `Checking the ${name.toLowerCase()} code`,
     text: type === 'email'
-      ? 'We emailed you a code. Enter it here.'
+      ? `We emailed you a code. Enter it here.${state.outbox ? ' (Development mode: it is in the dev mail outbox panel.)' : ''}`
       : (started ? 'Scan the QR code (or type the key) in your authenticator app, then enter the 6-digit code it shows.' : 'Enter the 6-digit code your authenticator app shows. Lost the set-up? Choose "Start again" in the list.'),
     resend: type === 'email' ? { label: 'Email me a new code', run: () => resendActivation(type) } : undefined
   }
