@@ -122,7 +122,8 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   const seen = watch(page, origin)
   const totpCode = (secret: string): string => generateSync({ secret, epoch: Math.floor(now / 1000) })
 
-  await page.goto(`${origin}/`)
+  const response = await page.goto(`${origin}/`)
+  t.match(response?.headers()['content-security-policy'], /^default-src 'self';/, 'the page allows its own origin only')
   await page.locator('body[data-ready="true"]').waitFor()
   t.ok(await page.locator('#outbox').isVisible(), 'dev mode: the outbox panel is shown')
 
@@ -219,7 +220,8 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no horizontal scrolling at 360 px')
 
   // The back office: its own sign-in, its own methods, the marked place for the support path.
-  await page.goto(`${origin}/backend`)
+  const backOffice = await page.goto(`${origin}/backend`)
+  t.match(backOffice?.headers()['content-security-policy'], /^default-src 'self';/, 'so does the back-office page')
   await page.locator('body[data-ready="true"]').waitFor()
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.locator('#who', { hasText: 'admin@example.com' }).waitFor()
