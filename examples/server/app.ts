@@ -11,6 +11,7 @@ import { registerOpenApi } from './openapi.js'
 import { DevOutbox, registerOutboxRoute, type OutboxMessage } from './outbox.js'
 import { repositoriesFor, resolveSettings, type DemoServerOptions } from './settings.js'
 import { storefront } from './storefront.js'
+import { registerWebPage } from '../web.js'
 
 /**
  * Builds the demo app (not listening). Throws when a production-mode server lacks its
@@ -73,6 +74,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
   } else if (settings.mailer === undefined) {
     app.log.warn('no mailer configured: email codes cannot be delivered (activate/trigger answer 5910); TOTP works')
   }
+  await registerWebPage(app, { outbox: settings.outbox })
 
   return app
 }

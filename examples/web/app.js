@@ -1,0 +1,496 @@
+// The example server's page: a client of the Glue MFA HTTP API and the demo logins, nothing
+// more. The same module runs the storefront page (/) and the back-office page (/backend); the
+// <body data-surface> attribute says which. No build step, no dependency, nothing from another
+// origin (the QR code comes from this server's POST /demo/qr as SVG).
+/* global sessionStorage, DOMParser */
+
+const surface = document.body.dataset.surface === 'backend' ? 'backend' : 'storefront'
+const PREFIX = surface === 'backend' ? '/backend' : ''
+const JSON_API = 'application/vnd.api+json'
+const TOKEN_KEY = `glue-mfa-demo:${surface}:token`
+const STATUS = { DISABLED: 0, PENDING: 1, ENABLED: 2 }
+// The plugin answers numbers by default, the labels with `statusFormat: 'label'`.
+const STATUS_LABELS = { deactivated: 0, 'activation is pending': 1, activated: 2 }
+const TYPE_NAMES = { email: 'Email', totp: 'Authenticator app' }
+const STATUS_TEXT = ['Off', 'Waiting for a code', 'On']
+
+const $ = (id) => document.getElementById(id)
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props)
+  node.append(...children)
+  return node
+}
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  methods: [],
+  outbox: false,
+  step: null, // the open code prompt: { ask, resolve } while it waits for a code
+  shown: null // the `ask` the code prompt shows
+}
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+/** One API call; never throws for an HTTP status, only for a network failure. */
+async function api (method, path, { body, code, json = JSON_API } = {}) {
+  const headers = { accept: `${JSON_API}, application/json` }
+  if (body !== undefined) headers['content-type'] = json
+  if (state.token !== null) headers.authorization = `Bearer ${state.token}`
+  if (code !== undefined && code !== '') headers['x-mfa-code'] = code
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  const text = await response.text()
+  let doc = null
+  try { doc = text === '' ? null : JSON.parse(text) } catch { doc = null }
+  const result = { status: response.status, ok: response.ok, document: doc, retryAfter: response.headers.get('retry-after') }
+  if (path !== '/dev/outbox') logCall(method, path, result, headers['x-mfa-code'] !== undefined)
+  return result
+}
+
+/** The first JSON:API error of a refused call, with the wait of a 429. */
+function errorOf (result) {
+  const first = result.document?.errors?.[0] ?? {}
+  return {
+    code: first.code ?? null,
+    status: first.status ?? result.status,
+    detail: first.detail ?? first.message ?? `HTTP ${result.status}`,
+    retryAfter: result.retryAfter === null ? null : Number(result.retryAfter),
+    document: result.document
+  }
+}
+
+const needsCode = (result) => {
+  const { code } = errorOf(result)
+  return code === '5900' || code === '5901'
+}
+
+function resource (type, attributes) {
+  return { data: { type, attributes } }
+}
+
+// ---- messages ----------------------------------------------------------------------------
+
+function errorNode (result, what) {
+  const error = errorOf(result)
+  const box = el('div', { className: 'error-body' })
+  box.dataset.code = error.code ?? ''
+  box.append(el('p', {}, el('strong', {}, `${what} was refused: `), error.detail))
+  const facts = [`HTTP ${error.status}`]
+  if (error.code !== null) facts.unshift(`error ${error.code}`)
+  box.append(el('p', { className: 'facts' }, facts.join(' · ')))
+  if (error.code === '5900') box.append(el('p', {}, 'A code is needed: enter one and try again.'))
+  if (error.code === '5901') box.append(el('p', {}, 'The code is wrong, used up, expired or blocked (too many tries). Check it or ask for a new one.'))
+  if (error.code === '5912' || error.code === '001') box.append(el('p', {}, 'Sign out and sign in again, then retry.'))
+  if (error.retryAfter !== null && Number.isFinite(error.retryAfter)) {
+    const wait = el('p', { className: 'wait' }, `Wait ${error.retryAfter} s before asking again.`)
+    wait.dataset.wait = String(error.retryAfter)
+    box.append(wait)
+  }
+  if (error.document !== null) {
+    box.append(el('details', {}, el('summary', {}, 'Error document'), el('pre', {}, JSON.stringify(error.document, null, 2))))
+  }
+  return box
+}
+
+function flash (message, kind = 'ok') {
+  const box = $('flash')
+  box.replaceChildren(typeof message === 'string' ? el('p', {}, message) : message)
+  box.className = `flash ${kind}`
+  box.hidden = false
+}
+
+function flashError (result, what) {
+  flash(errorNode(result, what), 'error')
+}
+
+function clearFlash () {
+  $('flash').hidden = true
+  $('flash').replaceChildren()
+}
+
+function logCall (method, path, result, withCode) {
+  const list = $('api-log')
+  const line = el('li', {}, el('code', {}, `${method} ${path}`), ` → ${result.status}`)
+  if (withCode) line.append(' (with X-MFA-Code)')
+  const code = result.document?.errors?.[0]?.code
+  if (code !== undefined) line.append(` error ${code}`)
+  list.prepend(line)
+  while (list.children.length > 40) list.lastElementChild.remove()
+}
+
+// ---- signing in ---------------------------------------------------------------------------
+
+function claims () {
+  try {
+    const part = state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')
+    return JSON.parse(atob(part))
+  } catch {
+    return {}
+  }
+}
+
+async function signIn (event) {
+  event.preventDefault()
+  clearFlash()
+  const form = new FormData(event.target)
+  const credentials = { username: String(form.get('username')), password: String(form.get('password')) }
+  state.token = null
+  const result = surface === 'backend'
+    ? await api('POST', '/backend/token', { body: credentials, json: 'application/json' })
+    : await api('POST', '/access-tokens', { body: resource('access-tokens', credentials) })
+  if (!result.ok) return flashError(result, 'Signing in')
+  state.token = surface === 'backend' ? result.document.accessToken : result.document.data.attributes.accessToken
+  sessionStorage.setItem(TOKEN_KEY, state.token)
+  await showAccount()
+  $('methods-title').focus()
+}
+
+function signOut () {
+  state.token = null
+  state.methods = []
+  sessionStorage.removeItem(TOKEN_KEY)
+  closeStep()
+  clearFlash()
+  $('account').hidden = true
+  $('signin').hidden = false
+  $('username').focus()
+}
+
+async function showAccount () {
+  const { email, sub } = claims()
+  $('who').textContent = `${email ?? sub} (${sub})`
+  $('signin').hidden = true
+  $('account').hidden = false
+  await refreshMethods()
+}
+
+// ---- the MFA methods ------------------------------------------------------------------------
+
+const nameOf = (type) => TYPE_NAMES[type] ?? type
+const statusOf = (value) => typeof value === 'number' ? value : (STATUS_LABELS[value] ?? STATUS.DISABLED)
+const enabledMethods = () => state.methods.filter((m) => m.status === STATUS.ENABLED)
+const emailEnabled = () => enabledMethods().some((m) => m.type === 'email')
+
+async function refreshMethods () {
+  const result = await api('GET', `${PREFIX}/multi-factor-auth-types`)
+  if (!result.ok) {
+    if (result.status === 401) signOut()
+    return flashError(result, 'Reading your methods')
+  }
+  state.methods = result.document.data.map((item) => ({ type: item.attributes.type, status: statusOf(item.attributes.status) }))
+  renderMethods()
+}
+
+function button (label, onClick, { secondary = false, name } = {}) {
+  const node = el('button', { type: 'button', textContent: label, className: secondary ? 'secondary' : '' })
+  if (name !== undefined) node.setAttribute('aria-label', name)
+  node.addEventListener('click', () => { onClick().catch(networkFailure) })
+  return node
+}
+
+function renderMethods () {
+  const list = $('method-list')
+  list.replaceChildren()
+  for (const method of state.methods) {
+    const name = nameOf(method.type)
+    const status = el('span', { className: `status status-${method.status}`, textContent: STATUS_TEXT[method.status] })
+    const actions = el('div', { className: 'actions' })
+    if (method.status === STATUS.DISABLED) {
+      actions.append(button('Turn on', () => enable(method.type), { name: `Turn on ${name}` }))
+    } else if (method.status === STATUS.PENDING) {
+      actions.append(
+        button('Enter code', () => verify(method.type), { name: `Enter code for ${name}` }),
+        button('Start again', () => enable(method.type), { secondary: true, name: `Start again with ${name}` }))
+    } else {
+      if (method.type === 'email') actions.append(button('Email me a code', () => trigger(method.type), { secondary: true }))
+      actions.append(button('Turn off', () => disable(method.type), { secondary: true, name: `Turn off ${name}` }))
+    }
+    const item = el('li', { className: 'method' }, el('span', { className: 'name', textContent: name }), status, actions)
+    item.dataset.type = method.type
+    item.dataset.status = String(method.status)
+    list.append(item)
+  }
+  if (state.methods.length === 0) list.append(el('li', {}, 'This server offers no methods.'))
+}
+
+/**
+ * Runs `call(code)`; while the server answers 5900/5901, shows why and asks for a(nother) code.
+ * `ask` is asked first when `askFirst` (the caller knows a code is needed). Returns the last
+ * result, or null when the person cancelled.
+ */
+async function withCode (call, ask, askFirst) {
+  let code
+  if (askFirst) {
+    code = await askCode(ask)
+    if (code === null) return null
+  }
+  for (;;) {
+    const result = await call(code)
+    if (!needsCode(result)) return result
+    showStepError(result, ask.what)
+    code = await askCode(ask, { keepError: true })
+    if (code === null) return null
+  }
+}
+
+function stepUpPrompt (title, what) {
+  const on = enabledMethods().map((m) => nameOf(m.type))
+  return {
+    title,
+    what,
+    text: `Enter a code from a method that is on (${on.join(' or ') || 'none'}).`,
+    resend: emailEnabled() ? { label: 'Email me a code', run: () => sendCode('email') } : undefined
+  }
+}
+
+async function enable (type) {
+  clearFlash()
+  const name = nameOf(type)
+  const activate = (code) => api('POST', `${PREFIX}/multi-factor-auth-type-activate`, { body: resource('multi-factor-auth-type-activate', { type }), code })
+  const confirm = enabledMethods().filter((m) => m.type !== type).length > 0
+  const ask = stepUpPrompt(`Turn on ${name}`, `Turning on ${name}`)
+  const result = await withCode(activate, ask, confirm)
+  if (result === null) return
+  closeStep(ask)
+  if (!result.ok) {
+    await refreshMethods()
+    return flashError(result, `Turning on ${name}`)
+  }
+  await refreshMethods()
+  if (result.status === 201 && type === 'totp') await showTotpSetup(result.document.data.attributes)
+  else hideTotpSetup()
+  await refreshOutbox()
+  await verify(type, { started: true })
+}
+
+async function verify (type, { started = false } = {}) {
+  clearFlash()
+  const name = nameOf(type)
+  if (!started) hideTotpSetup()
+  const ask = {
+    title: `Finish turning on ${name}`,
+    what: `Checking the ${name.toLowerCase()} code`,
+    text: type === 'email'
+      ? `We emailed you a code. Enter it here.${state.outbox ? ' (Development mode: it is in the dev mail outbox panel.)' : ''}`
+      : (started ? 'Scan the QR code (or type the key) in your authenticator app, then enter the 6-digit code it shows.' : 'Enter the 6-digit code your authenticator app shows. Lost the set-up? Choose "Start again" in the list.'),
+    resend: type === 'email' ? { label: 'Email me a new code', run: () => resendActivation(type) } : undefined
+  }
+  const result = await withCode((code) => api('POST', `${PREFIX}/multi-factor-auth-type-verify`, { body: resource('multi-factor-auth-type-verify', { type }), code }), ask, true)
+  closeStep(ask)
+  await refreshMethods()
+  if (result === null) return
+  if (!result.ok) return flashError(result, `Turning on ${name}`)
+  flash(`${name} is on. Protected actions now ask for a code.`)
+}
+
+async function resendActivation (type) {
+  const result = await api('POST', `${PREFIX}/multi-factor-auth-type-activate`, { body: resource('multi-factor-auth-type-activate', { type }) })
+  await refreshOutbox()
+  return result
+}
+
+async function sendCode (type) {
+  const result = await api('POST', `${PREFIX}/multi-factor-auth-trigger`, { body: resource('multi-factor-auth-trigger', { type }) })
+  await refreshOutbox()
+  return result
+}
+
+async function trigger (type) {
+  clearFlash()
+  const result = await sendCode(type)
+  if (!result.ok) return flashError(result, 'Sending a code')
+  flash(`A new code is on its way to your ${nameOf(type).toLowerCase()}.`)
+}
+
+async function disable (type) {
+  clearFlash()
+  hideTotpSetup()
+  const name = nameOf(type)
+  const ask = {
+    title: `Turn off ${name}`,
+    what: `Turning off ${name}`,
+    text: type === 'email' ? 'Enter a code we email you.' : 'Enter the 6-digit code your authenticator app shows.',
+    resend: type === 'email' ? { label: 'Email me a code', run: () => sendCode(type) } : undefined
+  }
+  const result = await withCode((code) => api('POST', `${PREFIX}/multi-factor-auth-type-deactivate`, { body: resource('multi-factor-auth-type-deactivate', { type }), code }), ask, true)
+  closeStep(ask)
+  await refreshMethods()
+  if (result === null) return
+  if (!result.ok) return flashError(result, `Turning off ${name}`)
+  flash(`${name} is off.`)
+}
+
+// ---- TOTP set-up ------------------------------------------------------------------------------
+
+async function showTotpSetup ({ secret, otpauthUri }) {
+  $('totp-secret').textContent = secret
+  $('totp-uri').textContent = otpauthUri
+  const response = await fetch('/demo/qr', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: otpauthUri }) })
+  const svg = new DOMParser().parseFromString(await response.text(), 'image/svg+xml').documentElement
+  const qr = $('qr')
+  qr.replaceChildren()
+  if (response.ok && svg.nodeName === 'svg') {
+    svg.setAttribute('aria-hidden', 'true')
+    svg.setAttribute('focusable', 'false')
+    qr.append(document.importNode(svg, true))
+  } else {
+    qr.append(el('p', {}, 'The QR code could not be made: type the key instead.'))
+  }
+  $('totp-setup').hidden = false
+}
+
+function hideTotpSetup () {
+  $('totp-setup').hidden = true
+  $('qr').replaceChildren()
+  $('totp-secret').textContent = ''
+  $('totp-uri').textContent = ''
+}
+
+// ---- the code prompt ------------------------------------------------------------------------
+
+/** Shows the code prompt; resolves with what was typed ('' is sent as no header), or null. */
+function askCode (ask, { keepError = false } = {}) {
+  if (state.step !== null) state.step.resolve(null)
+  $('step-title').textContent = ask.title
+  $('step-text').textContent = ask.text
+  if (!keepError) {
+    $('step-error').hidden = true
+    $('step-error').replaceChildren()
+  }
+  const resend = $('code-resend')
+  resend.hidden = ask.resend === undefined
+  if (ask.resend !== undefined) resend.textContent = ask.resend.label
+  $('code').value = ''
+  state.shown = ask
+  $('step').hidden = false
+  $('code').focus()
+  return new Promise((resolve) => {
+    state.step = { ask, resolve }
+  })
+}
+
+function showStepError (result, what) {
+  const box = $('step-error')
+  box.replaceChildren(errorNode(result, what))
+  box.hidden = false
+}
+
+/** Closes the code prompt of `ask` (or whatever it shows, without `ask`), unless another flow took it over. */
+function closeStep (ask, { focus = 'methods-title' } = {}) {
+  if (ask !== undefined && state.shown !== ask) return
+  // Keyboard users keep their place: from the closing prompt, focus goes back where they were.
+  if ($('step').contains(document.activeElement)) $(focus).focus()
+  if (state.step !== null) state.step.resolve(null)
+  state.step = null
+  state.shown = null
+  $('step').hidden = true
+  $('step-error').hidden = true
+  hideTotpSetup()
+}
+
+function submitCode (event) {
+  event.preventDefault()
+  if (state.step === null) return
+  const { resolve } = state.step
+  state.step = null
+  resolve($('code').value.trim())
+}
+
+async function resendFromStep () {
+  if (state.step === null || state.step.ask.resend === undefined) return
+  const result = await state.step.ask.resend.run()
+  if (!result.ok) return showStepError(result, 'Sending a code')
+  $('step-error').hidden = true
+  $('step-text').textContent = `${state.step.ask.text} A new code is on its way.`
+  $('code').focus()
+}
+
+// ---- the protected demo action ----------------------------------------------------------------
+
+async function protectedAction (event) {
+  event.preventDefault()
+  clearFlash()
+  const form = event.target
+  const result$ = $('protected-result')
+  result$.replaceChildren()
+  const fields = Object.fromEntries(new FormData(form))
+  let call, what, done
+  if (surface === 'backend') {
+    what = 'The refund'
+    const body = { orderReference: fields.orderReference, amount: Math.round(Number(fields.amount) * 100) }
+    call = (code) => api('POST', '/backend/refunds', { body, code, json: 'application/json' })
+    done = (result) => `Refunded ${(result.document.amount / 100).toFixed(2)} EUR on order ${result.document.orderReference}.`
+  } else {
+    what = 'The password change'
+    const id = claims().sub
+    call = (code) => api('PATCH', `/customer-password/${encodeURIComponent(id)}`, { body: resource('customer-password', fields), code })
+    done = () => 'Password changed. Use the new one next time you sign in.'
+  }
+  const ask = stepUpPrompt('Confirm it is you', what)
+  const result = await withCode(call, ask, enabledMethods().length > 0)
+  closeStep(ask, { focus: 'protected-title' })
+  if (result === null) return
+  if (!result.ok) {
+    result$.replaceChildren(el('div', { className: 'error' }, errorNode(result, what)))
+    return
+  }
+  form.reset()
+  result$.replaceChildren(el('p', { className: 'ok' }, done(result)))
+}
+
+// ---- the dev outbox -----------------------------------------------------------------------------
+
+async function refreshOutbox () {
+  if (!state.outbox) return
+  const result = await api('GET', '/dev/outbox')
+  if (!result.ok) return
+  const list = $('outbox-list')
+  list.replaceChildren()
+  const messages = result.document.data.filter((m) => m.attributes.surface === surface)
+  for (const { id, attributes: m } of messages) {
+    const use = el('button', { type: 'button', className: 'secondary', textContent: 'Use this code' })
+    use.setAttribute('aria-label', `Use code ${m.code}`)
+    use.addEventListener('click', () => {
+      if ($('step').hidden) return
+      $('code').value = m.code
+      $('code').focus()
+    })
+    const item = el('li', { className: 'message' },
+      el('p', { className: 'meta' }, `To ${m.to} · ${nameOf(m.mfaType)} · ${new Date(m.sentAt).toLocaleTimeString()}`),
+      el('p', {}, 'Your code: ', el('code', { className: 'code', textContent: m.code })),
+      use)
+    item.dataset.id = id
+    list.append(item)
+  }
+  if (messages.length === 0) list.append(el('li', { className: 'empty' }, 'No email sent yet.'))
+}
+
+// ---- start ----------------------------------------------------------------------------------------
+
+function networkFailure (error) {
+  flash(`The server did not answer (${error.message}). Is it still running?`, 'error')
+}
+
+async function start () {
+  for (const node of document.querySelectorAll('[data-api-prefix]')) node.textContent = PREFIX
+  $('signin-form').addEventListener('submit', (event) => { signIn(event).catch(networkFailure) })
+  $('signout').addEventListener('click', signOut)
+  $('refresh').addEventListener('click', () => { refreshMethods().catch(networkFailure) })
+  $('code-form').addEventListener('submit', submitCode)
+  $('code-cancel').addEventListener('click', () => closeStep())
+  $('code-resend').addEventListener('click', () => { resendFromStep().catch(networkFailure) })
+  $('protected-form').addEventListener('submit', (event) => { protectedAction(event).catch(networkFailure) })
+  $('outbox-refresh').addEventListener('click', () => { refreshOutbox().catch(networkFailure) })
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !$('step').hidden) closeStep()
+  })
+
+  const config = await (await fetch('/demo/web-config')).json()
+  state.outbox = config.outbox === true
+  $('outbox').hidden = !state.outbox
+  document.body.classList.toggle('with-outbox', state.outbox)
+  await refreshOutbox()
+  if (state.token !== null) await showAccount()
+  document.body.dataset.ready = 'true'
+}
+
+start().catch(networkFailure)

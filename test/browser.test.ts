@@ -1,0 +1,252 @@
+// The example server's web page in a real Chromium: the whole storefront flow a customer sees
+// (sign in, email on with the code from the dev outbox panel, TOTP on with the QR code and the
+// key on the page, a protected action refused and then passed, a new code and its cooldown,
+// both methods off again), plus the back-office page. The page must log no console error and
+// ask no other origin for anything.
+//
+// Chromium comes from the system (Debian's `chromium`, or MFA_TEST_CHROMIUM=/path); nothing
+// is downloaded. Without one the file says so in one line and plans nothing, unless
+// MFA_REQUIRE_BROWSER=1 (CI), which fails. UPDATE_SCREENSHOT=1 also saves docs/screenshot.png.
+import { test, type Test } from 'tap'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { AddressInfo } from 'node:net'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import jsQR from 'jsqr' // CommonJS: under NodeNext its function is `.default` (set on the export too)
+import { PNG } from 'pngjs'
+import { generateSync } from 'otplib'
+import { buildServer } from '../examples/server.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const SCREENSHOT = join(ROOT, 'docs', 'screenshot.png')
+const SECRETS = { codeSecret: 'browser-test-code-secret-0123456789abcdef', jwtSecret: 'browser-test-jwt-secret-0123456789' }
+
+/** One line on stderr, which tap shows whatever its reporter (a comment shows only in TAP output). */
+function say (line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
+/** The Chromium to drive: MFA_TEST_CHROMIUM when set (and only it), else the usual system paths. */
+function findChromium (): string | undefined {
+  const chosen = process.env.MFA_TEST_CHROMIUM
+  const candidates = chosen !== undefined && chosen !== ''
+    ? [chosen]
+    : ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']
+  return candidates.find((path) => existsSync(path))
+}
+
+/**
+ * What the page did that it must not (console errors, uncaught exceptions, requests to other
+ * origins, failed requests), and the refusals it received. Chromium notes every HTTP answer of
+ * 400 or more as a console error ("Failed to load resource: … status of 403"): those are counted
+ * apart, against the refused responses, since the test provokes some refusals on purpose.
+ */
+function watch (page: Page, origin: string): { problems: string[], refusalNotes: number[], refused: number[] } {
+  const problems: string[] = []
+  const refusalNotes: number[] = []
+  const refused: number[] = []
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return
+    const note = /^Failed to load resource: the server responded with a status of (4\d\d)\b/.exec(message.text())
+    if (note !== null) refusalNotes.push(Number(note[1]))
+    else problems.push(`console error: ${message.text()}`)
+  })
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`))
+  page.on('request', (request) => {
+    const url = request.url()
+    if (url.startsWith('data:')) return
+    if (new URL(url).origin !== origin) problems.push(`request to another origin: ${url}`)
+  })
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`))
+  page.on('response', (response) => {
+    if (response.status() >= 500) problems.push(`server error: ${response.status()} ${response.url()}`)
+    else if (response.status() >= 400) refused.push(response.status())
+  })
+  return { problems, refusalNotes, refused }
+}
+
+/** The code in the newest message of the dev outbox panel. */
+async function newestOutboxCode (page: Page, previous?: string): Promise<string> {
+  const code = page.locator('#outbox-list .message').first().locator('.code')
+  if (previous !== undefined) await page.waitForFunction(`document.querySelector('#outbox-list .message .code')?.textContent !== ${JSON.stringify(previous)}`)
+  return (await code.textContent()) ?? ''
+}
+
+async function submitCode (page: Page, code: string): Promise<void> {
+  await page.getByLabel('Code', { exact: true }).fill(code)
+  await page.getByLabel('Code', { exact: true }).press('Enter') // the keyboard submits the prompt
+}
+
+async function statusOf (page: Page, type: string): Promise<string> {
+  return (await page.locator(`#method-list li[data-type="${type}"] .status`).textContent()) ?? ''
+}
+
+async function waitForStatus (page: Page, type: string, text: string): Promise<void> {
+  await page.locator(`#method-list li[data-type="${type}"] .status`, { hasText: text }).waitFor()
+}
+
+/** The QR element as rendered, decoded from its screenshot. */
+async function decodeQr (page: Page): Promise<string | undefined> {
+  const png = PNG.sync.read(await page.locator('#qr').screenshot())
+  return jsQR.default(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength), png.width, png.height)?.data
+}
+
+test('the example server page in Chromium: the whole storefront flow, then the back office', async (t: Test) => {
+  const executablePath = findChromium()
+  if (executablePath === undefined) {
+    if (process.env.MFA_REQUIRE_BROWSER === '1') {
+      t.fail('MFA_REQUIRE_BROWSER=1 but no Chromium found (install Debian\'s chromium, or set MFA_TEST_CHROMIUM)')
+      return
+    }
+    const reason = 'no Chromium found (apt-get install chromium, or set MFA_TEST_CHROMIUM=/path/to/chrome)'
+    say(`browser: none, the browser test did not run: ${reason}`)
+    t.plan(0, reason)
+    return
+  }
+
+  // The MFA clock is the test's: TOTP codes of distinct time steps without sleeping (a step
+  // accepted once is never accepted again), and the resend cooldown without waiting it out.
+  let now = Date.now()
+  const app = await buildServer({ database: 'memory', logger: false, devMode: true, clock: () => now })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const origin = `http://localhost:${(app.server.address() as AddressInfo).port}`
+
+  const browser: Browser = await chromium.launch({ executablePath, headless: true })
+  t.teardown(() => browser.close())
+  say(`browser: ${chromium.name()} ${browser.version()}`)
+  const context = await browser.newContext({ viewport: { width: 800, height: 1000 }, deviceScaleFactor: 1 })
+  const page = await context.newPage()
+  page.setDefaultTimeout(10_000)
+  const seen = watch(page, origin)
+  const totpCode = (secret: string): string => generateSync({ secret, epoch: Math.floor(now / 1000) })
+
+  const response = await page.goto(`${origin}/`)
+  t.match(response?.headers()['content-security-policy'], /^default-src 'self';/, 'the page allows its own origin only')
+  await page.locator('body[data-ready="true"]').waitFor()
+  t.ok(await page.locator('#outbox').isVisible(), 'dev mode: the outbox panel is shown')
+
+  // Sign in with the keyboard: the demo customer's credentials are filled in.
+  await page.getByLabel('Password', { exact: true }).press('Enter')
+  await page.locator('#who', { hasText: 'sonia@example.com' }).waitFor()
+  t.equal(await statusOf(page, 'email'), 'Off', 'email is listed, off')
+  t.equal(await statusOf(page, 'totp'), 'Off', 'TOTP is listed, off')
+
+  // Email on: the code comes from the outbox panel. A wrong code, then no code, are refused.
+  // With the keyboard: signing in put the focus on the methods; Tab, Tab is the first action.
+  await page.keyboard.press('Tab')
+  await page.keyboard.press('Tab')
+  t.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), 'Turn on Email', 'Tab reaches "Turn on Email"')
+  await page.keyboard.press('Enter')
+  await waitForStatus(page, 'email', 'Waiting for a code')
+  await page.locator('#step-title', { hasText: 'Finish turning on Email' }).waitFor()
+  const emailCode = await newestOutboxCode(page)
+  t.match(emailCode, /^[1-9]\d{5}$/, 'the outbox panel shows the emailed code')
+  await submitCode(page, emailCode === '999999' ? '999998' : '999999')
+  await page.locator('#step-error [data-code="5901"]').waitFor()
+  t.match(await page.locator('#step-error').textContent(), /X-MFA-Code is invalid\..*error 5901 · HTTP 403/, 'a wrong code: 5901 and its detail')
+  await submitCode(page, '')
+  await page.locator('#step-error [data-code="5900"]').waitFor()
+  t.match(await page.locator('#step-error').textContent(), /X-MFA-Code header is missing\..*error 5900 · HTTP 403/, 'no code: 5900')
+  await page.locator('#outbox-list .message').first().getByRole('button', { name: /^Use code/ }).click()
+  t.equal(await page.getByLabel('Code', { exact: true }).inputValue(), emailCode, '"Use this code" fills the prompt')
+  await page.getByLabel('Code', { exact: true }).press('Enter')
+  await waitForStatus(page, 'email', 'On')
+  t.match(await page.locator('#flash').textContent(), /Email is on/)
+
+  // TOTP on: with email on, adding a factor asks for an email code first (a fresh one here).
+  await page.getByRole('button', { name: 'Turn on Authenticator app' }).click()
+  await page.locator('#step-title', { hasText: 'Turn on Authenticator app' }).waitFor()
+  now += 11_000 // past the resend cooldown of the activation's code
+  await page.getByRole('button', { name: 'Email me a code' }).first().click()
+  const stepUpCode = await newestOutboxCode(page, emailCode)
+  await submitCode(page, stepUpCode)
+  await page.locator('#step-title', { hasText: 'Finish turning on Authenticator app' }).waitFor()
+  await page.locator('#qr svg').waitFor()
+  const secret = (await page.locator('#totp-secret').textContent()) ?? ''
+  const uri = (await page.locator('#totp-uri').textContent()) ?? ''
+  t.match(secret, /^[A-Z2-7]{16,}$/, 'the key is shown as text (base32)')
+  t.equal(new URL(uri).searchParams.get('secret'), secret, 'the set-up link carries that key')
+  t.equal(await decodeQr(page), uri, 'the QR code decodes to the otpauth URI')
+  if (process.env.UPDATE_SCREENSHOT === '1') {
+    mkdirSync(dirname(SCREENSHOT), { recursive: true })
+    await page.evaluate('window.scrollTo(0, 0)')
+    await page.mouse.move(0, 0) // no hover state in the picture
+    writeFileSync(SCREENSHOT, await page.screenshot())
+    say(`browser: saved ${SCREENSHOT}`)
+  }
+  await submitCode(page, totpCode(secret))
+  await waitForStatus(page, 'totp', 'On')
+  t.match(await page.locator('#flash').textContent(), /Authenticator app is on/)
+
+  // The protected action asks for a code, shows a refusal, then passes with a TOTP code.
+  await page.getByLabel('Current password').fill('change123')
+  await page.getByLabel('New password (8 characters or more)').fill('a-better-password')
+  await page.getByLabel('Repeat the new password').fill('a-better-password')
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await page.locator('#step-title', { hasText: 'Confirm it is you' }).waitFor()
+  await submitCode(page, '000001')
+  await page.locator('#step-error [data-code="5901"]').waitFor()
+  t.match(await page.locator('#step-error').textContent(), /The password change was refused: X-MFA-Code is invalid\./, 'the refusal shows the JSON:API error')
+  now += 30_000 // the next time step: the code that turned TOTP on is never accepted again
+  await submitCode(page, totpCode(secret))
+  await page.locator('#protected-result', { hasText: 'Password changed' }).waitFor()
+  t.pass('the protected action passes with a valid code')
+
+  // A new email code, and a second one inside the cooldown: 5911 with its wait.
+  await page.getByRole('button', { name: 'Email me a code' }).click()
+  await page.locator('#flash', { hasText: 'A new code is on its way' }).waitFor()
+  const triggered = await newestOutboxCode(page, stepUpCode)
+  await page.getByRole('button', { name: 'Email me a code' }).click()
+  await page.locator('#flash [data-code="5911"]').waitFor()
+  t.match(await page.locator('#flash').textContent(), /Too many codes requested\. Try again later\..*error 5911 · HTTP 429.*Wait 10 s before asking again\./, '5911 with the wait from Retry-After')
+
+  // Both off again: TOTP with a code of the next step, email with the triggered code.
+  await page.getByRole('button', { name: 'Turn off Authenticator app' }).click()
+  await page.locator('#step-title', { hasText: 'Turn off Authenticator app' }).waitFor()
+  now += 30_000
+  await submitCode(page, totpCode(secret))
+  await waitForStatus(page, 'totp', 'Off')
+  await page.getByRole('button', { name: 'Turn off Email' }).click()
+  await page.locator('#step-title', { hasText: 'Turn off Email' }).waitFor()
+  await submitCode(page, triggered)
+  await waitForStatus(page, 'email', 'Off')
+  t.match(await page.locator('#flash').textContent(), /Email is off/)
+  t.ok(await page.locator('#recovery').isVisible(), 'the place for recovery codes is there')
+
+  // Readable on a phone: nothing wider than the screen.
+  await page.setViewportSize({ width: 360, height: 740 })
+  t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no horizontal scrolling at 360 px')
+
+  // The back office: its own sign-in, its own methods, the marked place for the support path.
+  const backOffice = await page.goto(`${origin}/backend`)
+  t.match(backOffice?.headers()['content-security-policy'], /^default-src 'self';/, 'so does the back-office page')
+  await page.locator('body[data-ready="true"]').waitFor()
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.locator('#who', { hasText: 'admin@example.com' }).waitFor()
+  t.equal(await statusOf(page, 'email'), 'Off', "the admin's own methods are listed")
+  t.match(await page.locator('#support').textContent(), /Reset a customer's MFA.*not available yet/, 'the support path has its marked place')
+  await page.getByLabel('Amount in EUR').fill('5')
+  await page.getByRole('button', { name: 'Refund' }).click()
+  await page.locator('#protected-result', { hasText: 'Refunded 5.00 EUR' }).waitFor()
+  t.pass('without MFA the requireMfa route passes')
+
+  // Without the dev outbox (production mode): no panel, and still nothing refused or logged.
+  const quiet = await buildServer({ database: 'memory', logger: false, outbox: false, ...SECRETS })
+  t.teardown(() => quiet.close())
+  await quiet.listen({ port: 0, host: '127.0.0.1' })
+  const quietPage = await context.newPage()
+  const quietOrigin = `http://localhost:${(quiet.server.address() as AddressInfo).port}`
+  const quietSeen = watch(quietPage, quietOrigin)
+  await quietPage.goto(`${quietOrigin}/`)
+  await quietPage.locator('body[data-ready="true"]').waitFor()
+  t.notOk(await quietPage.locator('#outbox').isVisible(), 'outbox off: no outbox panel')
+  t.same([...quietSeen.problems, ...quietSeen.refused], [], 'outbox off: the page loads with nothing refused or logged')
+
+  t.same(seen.problems, [], 'no console error, no uncaught exception, no other origin, no failed request')
+  // The refusals provoked above: a wrong code and no code at verify, a wrong code at the
+  // protected action (403 each), a code inside the cooldown (429). Nothing else was refused.
+  t.same(seen.refused, [403, 403, 403, 429], 'the only refused calls are the ones provoked on purpose')
+  t.same(seen.refusalNotes, seen.refused, "Chromium's console notes are those refusals, nothing more")
+})
