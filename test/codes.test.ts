@@ -1,3 +1,4 @@
+import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
 import { test } from 'tap'
 import { CodeKeys, generateCode, sameHash } from '../lib/codes.js'
 import { emailProvider } from '../lib/index.js'
@@ -34,6 +35,21 @@ test('hashes are keyed, bound to principal and type, compared in constant time',
   t.equal(keys.open('b', 'totp', sealed), null, 'a sealed secret moved to another principal does not open')
   t.equal(other.open('a', 'totp', sealed), null, 'nor under another key')
   t.equal(keys.open('a', 'totp', 'garbage'), null)
+})
+
+test('the two keys are HKDF-SHA256 of codeSecret with their own labels: changing one orphans every stored code or secret', async (t) => {
+  for (const codeSecret of [CODE_SECRET, Buffer.from(CODE_SECRET, 'utf8')]) {
+    const ikm = Buffer.from(codeSecret)
+    const key = (label: string): Buffer => Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', label, 32))
+    const keys = new CodeKeys(codeSecret)
+    const expected = createHmac('sha256', key('code-hmac')).update(JSON.stringify(['a', 'email', '123456'])).digest('hex')
+    t.equal(keys.hash('a', 'email', '123456'), expected, 'code HMAC key: salt "fastify-glue-mfa", info "code-hmac"')
+    const [iv, tag, body] = keys.seal('a', 'totp', 'JBSWY3DPEHPK3PXP').split('.').map((part) => Buffer.from(part, 'base64url'))
+    const decipher = createDecipheriv('aes-256-gcm', key('secret-aes-256-gcm'), iv)
+    decipher.setAAD(Buffer.from(JSON.stringify(['a', 'totp'])))
+    decipher.setAuthTag(tag)
+    t.equal(Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8'), 'JBSWY3DPEHPK3PXP', 'sealing key: info "secret-aes-256-gcm"')
+  }
 })
 
 test('expiry at codeTtl: just before passes, at and after fails', async (t) => {
