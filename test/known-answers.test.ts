@@ -1,6 +1,7 @@
 // Known answers: every format that is stored or exchanged, pinned to fixed values, so that a
 // change to any of them fails here before it silently breaks stored data or a client.
-// Stored: code hashes, sealed TOTP secrets, the last accepted TOTP step, status numbers.
+// Stored: code hashes, recovery-code hashes, sealed TOTP secrets, the last accepted TOTP step,
+// status numbers.
 // Exchanged: TOTP codes and otpauth URIs, event names, Glue error codes with status and detail.
 import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -8,6 +9,7 @@ import { test } from 'tap'
 import { CodeKeys } from '../lib/codes.js'
 import { createEmitter, type MfaEvent, type MfaEventName } from '../lib/events.js'
 import { MFA_STATUS, MFA_STATUS_LABELS, MfaErrors, totpProvider } from '../lib/index.js'
+import { generateRecoveryCode, normaliseRecoveryCode } from '../lib/providers/recovery.js'
 
 /** Base32 (RFC 4648, upper case, no padding), written out here so no library's encoder is trusted. */
 function base32 (bytes: Buffer): string {
@@ -104,6 +106,16 @@ test('a string codeSecret is its UTF-8 bytes', async (t) => {
   t.equal(new CodeKeys(secret).hash('p', 'email', '1'), new CodeKeys(Buffer.from(secret, 'utf8')).hash('p', 'email', '1'))
 })
 
+test('recovery codes: the stored spelling and its hash', async (t) => {
+  t.equal(normaliseRecoveryCode('0123-4567-89ab-cdef'), '0123456789ABCDEF', 'no separators, upper case')
+  t.equal(normaliseRecoveryCode(' oiL0 4567 89AB-CDEF '), '0110456789ABCDEF', 'O, I and L folded to 0, 1, 1')
+  t.match(generateRecoveryCode(), /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/, "Crockford's base32, four groups of four")
+  // Value made with the code of this commit (recovery codes are newer than 0.1.0); each stored
+  // code is the code HMAC of its stored spelling, the set joined with ','.
+  t.equal(new CodeKeys(TEXT_SECRET).hash('customer-1', 'recovery-codes', '0123456789ABCDEF'),
+    'b4a7c2297a6e4a08919ef29467c940ec8ac9761a9dbac45125bfafad6362cfef')
+})
+
 // ---------------------------------------------------------------------------------------------
 // TOTP (lib/providers/totp.ts): RFC 6238 Appendix B through the provider, the step it returns
 // (stored as the last accepted step), the default 6-digit codes and the otpauth URI.
@@ -191,7 +203,11 @@ const EVENT_NAMES = [
   'type.enabled',
   'type.disabled',
   'stepup.passed',
-  'stepup.denied'
+  'stepup.denied',
+  'recovery.used',
+  'admin.reset',
+  'admin.unlock',
+  'admin.codes_revoked'
 ] as const satisfies readonly MfaEventName[]
 
 // Compile-time half (npm run typecheck): the list above is every MfaEventName, no more, no less.
@@ -211,17 +227,22 @@ test('an event as onEvent and the log receive it', async (t) => {
   const lines: Array<[unknown, string]> = []
   const log = { info: (object: unknown, message: string) => { lines.push([object, message]) } }
   const emit = createEmitter(() => 1_700_000_000_000, (event) => { events.push(event) })
+  const principal = { id: 'customer-1', email: 'ann@example.com' }
   emit(log as never, 'code.rejected', 'customer-1', 'email')
-  emit(log as never, 'principal.locked', 'customer-1', null)
+  emit(log as never, 'principal.locked', principal, null)
+  emit(log as never, 'recovery.used', principal, 'recovery-codes', { remaining: 9 })
+  const at = 1_700_000_000_000
   t.same(events, [
-    { name: 'code.rejected', principalId: 'customer-1', type: 'email', at: 1_700_000_000_000 },
-    { name: 'principal.locked', principalId: 'customer-1', type: null, at: 1_700_000_000_000 }
-  ])
+    { name: 'code.rejected', principalId: 'customer-1', type: 'email', at },
+    { name: 'principal.locked', principalId: 'customer-1', type: null, at, principal },
+    { name: 'recovery.used', principalId: 'customer-1', type: 'recovery-codes', at, remaining: 9, principal }
+  ], 'onEvent: name, principalId, type, at, what the event adds, and the principal when known')
   t.same(Object.keys(events[0]), ['name', 'principalId', 'type', 'at'], 'no other field')
   t.same(lines, [
-    [{ mfaEvent: events[0] }, 'mfa code.rejected'],
-    [{ mfaEvent: events[1] }, 'mfa principal.locked']
-  ], 'one info line per event, with the event under mfaEvent')
+    [{ mfaEvent: { name: 'code.rejected', principalId: 'customer-1', type: 'email', at } }, 'mfa code.rejected'],
+    [{ mfaEvent: { name: 'principal.locked', principalId: 'customer-1', type: null, at } }, 'mfa principal.locked'],
+    [{ mfaEvent: { name: 'recovery.used', principalId: 'customer-1', type: 'recovery-codes', at, remaining: 9 } }, 'mfa recovery.used']
+  ], 'one info line per event under mfaEvent, naming the principal by id only')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -249,6 +270,8 @@ test('the Glue error catalogue, exactly', async (t) => {
     ['5909', 400, 'No user identifier provided.'],
     ['5910', 400, 'Something went wrong while sending your code. Please try again later or contact the system administrator.'],
     ['5911', 429, 'Too many codes requested. Try again later.'],
-    ['5912', 403, 'Sign in again to set up multi-factor authentication.']
+    ['5912', 403, 'Sign in again to set up multi-factor authentication.'],
+    ['5913', 400, 'Enable another multi-factor authentication type first.'],
+    ['5914', 403, 'Multi-factor authentication must be enabled for this action.']
   ])
 })

@@ -3,13 +3,12 @@
 // identifier", never share one MFA state or fail with a 500.
 import type { FastifyRequest } from 'fastify'
 import { test } from 'tap'
-import type { ResolvedOptions } from '../lib/options.js'
 import { createAuthenticator, type Principal } from '../lib/principal.js'
 
 type Mapper = (payload: any) => Principal | null | undefined
 
 function authenticator (principal: Mapper = (payload) => ({ id: payload.sub })): ReturnType<typeof createAuthenticator> {
-  return createAuthenticator({ surface: 'storefront', principal, findPrincipal: undefined } as unknown as ResolvedOptions, false)
+  return createAuthenticator({ backend: false, principal, findPrincipal: undefined, extractsToken: false })
 }
 
 /** A request whose (already verified) token carries `payload`. */
