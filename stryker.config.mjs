@@ -7,11 +7,13 @@
 // that reach it, in order, stopping at the first that fails. A surviving mutant therefore costs
 // every test file that covers it, and each incremental run starts with one run of all test files.
 
-// The test files run: all but those that start a database (the SQL stores are not mutated here)
-// and those that run `dist/` or tsx in child processes, which in-process coverage cannot see
-// (test/package, test/examples-quick-start). The tap runner's globs take no `!` negation.
+// The test files run: all but those that start a database (the SQL stores are not mutated here),
+// those that run `dist/` or tsx in child processes, which in-process coverage cannot see
+// (test/package, test/examples-quick-start), and the browser test (a Chromium per mutant it
+// covers; the example server's flows are in test/examples-server too). The tap runner's globs
+// take no `!` negation.
 const testFiles = [
-  'test/!(package|examples-quick-start|persistence-postgres|persistence-sqlite).test.ts',
+  'test/!(package|examples-quick-start|browser|persistence-postgres|persistence-sqlite).test.ts',
   'test/providers/**/*.test.ts',
   'test/repositories/memory.test.ts'
 ]
