@@ -585,7 +585,7 @@ async function resetCustomer (event) {
   const types = el('ul', { className: 'plain' }, ...answer.types.map((t) => {
     const item = el('li', {}, el('span', { className: 'name', textContent: nameOf(t.type) }), ': ',
       el('span', { className: `status status-${statusOf(t.status)}`, textContent: statusText(t.status) }))
-    if (typeof t.remaining === 'number') item.append(` (${t.remaining} codes left)`)
+    if (typeof t.remaining === 'number' && statusOf(t.status) !== STATUS.DISABLED) item.append(` (${t.remaining} codes left)`)
     item.dataset.type = t.type
     return item
   }))
