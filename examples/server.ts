@@ -38,7 +38,15 @@ export {
   DEFAULT_DATABASE, describeDatabase, isDevMode, isOutboxEnabled, MFA_RATE_LIMIT, optionsFromEnv, type DemoServerOptions
 } from './server/settings.js'
 
-function startupMessage (base: string, devMode: boolean, outboxOn: boolean, database: string): string {
+/**
+ * The web page's address: `localhost` when the server listens on this machine's loopback or
+ * every address (a browser opens that name as typed, and the page's CSP is 'self'), else `base`.
+ */
+function pageBase (host: string, port: number, base: string): string {
+  return ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::'].includes(host) ? `http://localhost:${port}` : base
+}
+
+function startupMessage (base: string, page: string, devMode: boolean, outboxOn: boolean, database: string): string {
   const customer = DEMO_CUSTOMERS[0]
   const user = DEMO_BACKEND_USERS[0]
   const login = JSON.stringify({ data: { type: 'access-tokens', attributes: { username: customer.username, password: customer.password } } })
@@ -46,6 +54,7 @@ function startupMessage (base: string, devMode: boolean, outboxOn: boolean, data
   return `
 Glue MFA demo listening on ${base} (${devMode ? 'development' : 'production'} mode, state: ${describeDatabase(database)})
 
+  Web page            ${page}/ (storefront), ${page}/backend (back office)
   Storefront MFA API  ${base}/multi-factor-auth-types
   Back-office MFA API ${base}/backend/multi-factor-auth-types
   API documentation   ${base}/documentation
@@ -79,7 +88,8 @@ async function main (): Promise<void> {
   await app.listen({ port, host })
   const address = app.server.address()
   const shown = typeof address === 'object' && address !== null ? address.port : port
-  process.stdout.write(startupMessage(`http://${host.includes(':') ? `[${host}]` : host}:${shown}`, options.devMode === true, options.outbox === true, options.database as string))
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${shown}`
+  process.stdout.write(startupMessage(base, pageBase(host, shown, base), options.devMode === true, options.outbox === true, options.database as string))
 }
 
 function runDirectly (): boolean {

@@ -1,14 +1,16 @@
 // The example server's web page in a real Chromium: the whole storefront flow a customer sees
 // (sign in, email on with the code from the dev outbox panel, TOTP on with the QR code and the
 // key on the page, a protected action refused and then passed, a new code and its cooldown,
-// both methods off again), plus the back-office page. The page must log no console error and
-// ask no other origin for anything.
+// recovery codes on with their download, TOTP removed with a recovery code: "lost my device"),
+// then the back office (support resets the customer's MFA; the storefront shows it off and the
+// customer's notification). The page must log no console error and ask no other origin for
+// anything.
 //
 // Chromium comes from the system (Debian's `chromium`, or MFA_TEST_CHROMIUM=/path); nothing
 // is downloaded. Without one the file says so in one line and plans nothing, unless
 // MFA_REQUIRE_BROWSER=1 (CI), which fails. UPDATE_SCREENSHOT=1 also saves docs/screenshot.png.
 import { test, type Test } from 'tap'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
@@ -69,7 +71,8 @@ function watch (page: Page, origin: string): { problems: string[], refusalNotes:
 /** The code in the newest message of the dev outbox panel. */
 async function newestOutboxCode (page: Page, previous?: string): Promise<string> {
   const code = page.locator('#outbox-list .message').first().locator('.code')
-  if (previous !== undefined) await page.waitForFunction(`document.querySelector('#outbox-list .message .code')?.textContent !== ${JSON.stringify(previous)}`)
+  // A locator, not waitForFunction: its polling evaluates a string, which the page's CSP refuses.
+  if (previous !== undefined) await code.filter({ hasNotText: previous }).waitFor()
   return (await code.textContent()) ?? ''
 }
 
@@ -132,6 +135,9 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   await page.locator('#who', { hasText: 'sonia@example.com' }).waitFor()
   t.equal(await statusOf(page, 'email'), 'Off', 'email is listed, off')
   t.equal(await statusOf(page, 'totp'), 'Off', 'TOTP is listed, off')
+  t.equal(await statusOf(page, 'recovery-codes'), 'Off', 'recovery codes are listed, off')
+  t.match(await page.locator('#method-list li[data-type="recovery-codes"]').textContent(), /Turn on another method first/, 'recovery codes alone: the page says why, instead of a 5913')
+  t.equal(await page.locator('#method-list li[data-type="recovery-codes"] button').count(), 0, 'no button that the server would refuse')
 
   // Email on: the code comes from the outbox panel. A wrong code, then no code, are refused.
   // With the keyboard: signing in put the focus on the methods; Tab, Tab is the first action.
@@ -197,40 +203,93 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   // A new email code, and a second one inside the cooldown: 5911 with its wait.
   await page.getByRole('button', { name: 'Email me a code' }).click()
   await page.locator('#flash', { hasText: 'A new code is on its way' }).waitFor()
-  const triggered = await newestOutboxCode(page, stepUpCode)
+  await newestOutboxCode(page, stepUpCode)
   await page.getByRole('button', { name: 'Email me a code' }).click()
   await page.locator('#flash [data-code="5911"]').waitFor()
   t.match(await page.locator('#flash').textContent(), /Too many codes requested\. Try again later\..*error 5911 · HTTP 429.*Wait 10 s before asking again\./, '5911 with the wait from Retry-After')
 
-  // Both off again: TOTP with a code of the next step, email with the triggered code.
-  await page.getByRole('button', { name: 'Turn off Authenticator app' }).click()
-  await page.locator('#step-title', { hasText: 'Turn off Authenticator app' }).waitFor()
+  // Recovery codes on: a step-up code (TOTP, the next step), then the codes, shown once, with
+  // their download; one of them finishes ("saved them") and is used up.
+  t.match(await page.locator('#lost').textContent(), /Recovery codes are off/, '"Lost my device?" says recovery codes are needed first')
+  await page.getByRole('button', { name: 'Turn on Recovery codes' }).click()
+  await page.locator('#step-title', { hasText: 'Turn on Recovery codes' }).waitFor()
   now += 30_000
   await submitCode(page, totpCode(secret))
+  await page.locator('#step-title', { hasText: 'Save your recovery codes' }).waitFor()
+  const codes = await page.locator('#recovery-codes code').allTextContents()
+  t.equal(codes.length, 10, 'ten recovery codes are shown')
+  t.ok(codes.every((code) => /^[A-Z0-9]{4}(?:-[A-Z0-9]{4}){3}$/.test(code)), 'like 7KQD-M2XA-9TNB-C4RE')
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as a text file' }).click()])
+  t.equal(download.suggestedFilename(), 'glue-mfa-recovery-codes.txt', 'the download is a text file')
+  const file = readFileSync(await download.path(), 'utf8')
+  t.same(file.split('\n').filter((line) => /^[A-Z0-9]{4}-/.test(line)), codes, 'the download holds the same codes, in order')
+  t.match(file, /recovery codes for sonia@example\.com/, 'and says whose they are')
+  t.equal(await page.locator('#code-submit').textContent(), 'I saved them: finish', 'a clear "saved them" step')
+  await submitCode(page, codes[0])
+  await waitForStatus(page, 'recovery-codes', 'On')
+  t.match(await page.locator('#flash').textContent(), /Recovery codes are on/)
+  t.equal(await page.locator('#recovery-codes code').count(), 0, 'the codes are not shown again')
+
+  // Lost my device: TOTP goes with a recovery code; a used one is refused first.
+  await page.getByLabel('Method to turn off').selectOption('totp')
+  await page.getByRole('button', { name: 'Turn it off with a recovery code' }).click()
+  await page.locator('#step-title', { hasText: 'Turn off Authenticator app with a recovery code' }).waitFor()
+  await submitCode(page, codes[0])
+  await page.locator('#step-error [data-code="5901"]').waitFor()
+  t.pass('a used recovery code is refused (5901)')
+  await submitCode(page, codes[1])
   await waitForStatus(page, 'totp', 'Off')
-  await page.getByRole('button', { name: 'Turn off Email' }).click()
-  await page.locator('#step-title', { hasText: 'Turn off Email' }).waitFor()
-  await submitCode(page, triggered)
-  await waitForStatus(page, 'email', 'Off')
-  t.match(await page.locator('#flash').textContent(), /Email is off/)
-  t.ok(await page.locator('#recovery').isVisible(), 'the place for recovery codes is there')
+  t.match(await page.locator('#flash').textContent(), /Authenticator app is off\..*turn Authenticator app on again/, 'the lost device is gone; the page says what next')
+  t.equal(await statusOf(page, 'email'), 'On', 'email stays on')
+  t.equal(await statusOf(page, 'recovery-codes'), 'On', 'so do the other recovery codes')
+  await page.locator('#notice-list [data-event="recovery.used"]').first().waitFor()
+  t.match(await page.locator('#notice-list').textContent(), /A recovery code was used to confirm an action on your account; 8 left\./, 'the notifications panel shows what the customer was told')
 
   // Readable on a phone: nothing wider than the screen.
   await page.setViewportSize({ width: 360, height: 740 })
   t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no horizontal scrolling at 360 px')
 
-  // The back office: its own sign-in, its own methods, the marked place for the support path.
+  // The back office: its own sign-in, its own methods, the support path.
   const backOffice = await page.goto(`${origin}/backend`)
   t.match(backOffice?.headers()['content-security-policy'], /^default-src 'self';/, 'so does the back-office page')
   await page.locator('body[data-ready="true"]').waitFor()
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.locator('#who', { hasText: 'admin@example.com' }).waitFor()
   t.equal(await statusOf(page, 'email'), 'Off', "the admin's own methods are listed")
-  t.match(await page.locator('#support').textContent(), /Reset a customer's MFA.*not available yet/, 'the support path has its marked place')
   await page.getByLabel('Amount in EUR').fill('5')
   await page.getByRole('button', { name: 'Refund' }).click()
   await page.locator('#protected-result', { hasText: 'Refunded 5.00 EUR' }).waitFor()
   t.pass('without MFA the requireMfa route passes')
+
+  // The admin turns on TOTP; then the reset asks for the admin's own code (a wrong one first).
+  await page.getByRole('button', { name: 'Turn on Authenticator app' }).click()
+  await page.locator('#totp-secret', { hasText: /^[A-Z2-7]{16,}$/ }).waitFor()
+  const adminSecret = (await page.locator('#totp-secret').textContent()) ?? ''
+  await submitCode(page, totpCode(adminSecret))
+  await waitForStatus(page, 'totp', 'On')
+  await page.locator('#notice-list [data-event="type.enabled"]').waitFor()
+  t.match(await page.locator('#notice-list').textContent(), /^To admin@example\.com · type\.enabled/, "the back office lists the admin's own notifications")
+  await page.getByLabel('Customer', { exact: true }).selectOption('DE--1')
+  await page.getByRole('button', { name: 'Reset', exact: true }).click()
+  await page.locator('#step-title', { hasText: 'Confirm it is you' }).waitFor()
+  await submitCode(page, '000001')
+  await page.locator('#step-error [data-code="5901"]').waitFor()
+  t.match(await page.locator('#step-error').textContent(), /The reset of DE--1 was refused: X-MFA-Code is invalid\./, "a wrong admin code: the reset's JSON:API error")
+  now += 30_000
+  await submitCode(page, totpCode(adminSecret))
+  await page.locator('#support-result', { hasText: 'Reset DE--1' }).waitFor()
+  t.match(await page.locator('#support-result').textContent(), /Reset DE--1: turned off Email, Recovery codes\..*reset by user-1/, "the answer: the customer's disabled types, and who reset them")
+  t.same(await page.locator('#support-result li .status').allTextContents(), ['Off', 'Off', 'Off'], 'and their types now, all off')
+  t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'the back office at 360 px: no horizontal scrolling either')
+
+  // Back on the storefront (the same tab keeps its sign-in): everything off, and the customer
+  // was told.
+  await page.goto(`${origin}/`)
+  await page.locator('body[data-ready="true"]').waitFor()
+  await page.locator('#notice-list [data-event="admin.reset"]').waitFor()
+  t.same(await page.locator('#method-list .status').allTextContents(), ['Off', 'Off', 'Off'], "after support's reset the customer's methods are all off")
+  t.match(await page.locator('#notice-list').first().textContent(), /^To sonia@example\.com · admin\.reset .*Support reset the multi-factor authentication of your account\./, "the customer's notification appears, newest first")
+  t.ok(await page.locator('#lost-form').isHidden(), 'nothing left for a recovery code to turn off')
 
   // Without the dev outbox (production mode): no panel, and still nothing refused or logged.
   const quiet = await buildServer({ database: 'memory', logger: false, outbox: false, ...SECRETS })
@@ -246,7 +305,8 @@ test('the example server page in Chromium: the whole storefront flow, then the b
 
   t.same(seen.problems, [], 'no console error, no uncaught exception, no other origin, no failed request')
   // The refusals provoked above: a wrong code and no code at verify, a wrong code at the
-  // protected action (403 each), a code inside the cooldown (429). Nothing else was refused.
-  t.same(seen.refused, [403, 403, 403, 429], 'the only refused calls are the ones provoked on purpose')
+  // protected action (403 each), a code inside the cooldown (429), a used recovery code and a
+  // wrong admin code at the reset (403 each). Nothing else was refused.
+  t.same(seen.refused, [403, 403, 403, 429, 403, 403], 'the only refused calls are the ones provoked on purpose')
   t.same(seen.refusalNotes, seen.refused, "Chromium's console notes are those refusals, nothing more")
 })

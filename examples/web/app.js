@@ -11,7 +11,9 @@ const TOKEN_KEY = `glue-mfa-demo:${surface}:token`
 const STATUS = { DISABLED: 0, PENDING: 1, ENABLED: 2 }
 // The plugin answers numbers by default, the labels with `statusFormat: 'label'`.
 const STATUS_LABELS = { deactivated: 0, 'activation is pending': 1, activated: 2 }
-const TYPE_NAMES = { email: 'Email', totp: 'Authenticator app' }
+const RECOVERY = 'recovery-codes'
+const TYPE_NAMES = { email: 'Email', totp: 'Authenticator app', [RECOVERY]: 'Recovery codes' }
+const RECOVERY_FILE = 'glue-mfa-recovery-codes.txt'
 const STATUS_TEXT = ['Off', 'Waiting for a code', 'On']
 
 const $ = (id) => document.getElementById(id)
@@ -26,7 +28,8 @@ const state = {
   methods: [],
   outbox: false,
   step: null, // the open code prompt: { ask, resolve } while it waits for a code
-  shown: null // the `ask` the code prompt shows
+  shown: null, // the `ask` the code prompt shows
+  recoveryCodes: [] // the codes of the recovery-code activation on screen (shown once, never stored)
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------
@@ -42,7 +45,7 @@ async function api (method, path, { body, code, json = JSON_API } = {}) {
   let doc = null
   try { doc = text === '' ? null : JSON.parse(text) } catch { doc = null }
   const result = { status: response.status, ok: response.ok, document: doc, retryAfter: response.headers.get('retry-after') }
-  if (path !== '/dev/outbox') logCall(method, path, result, headers['x-mfa-code'] !== undefined)
+  if (!path.startsWith('/dev/')) logCall(method, path, result, headers['x-mfa-code'] !== undefined)
   return result
 }
 
@@ -148,6 +151,7 @@ function signOut () {
   state.token = null
   state.methods = []
   sessionStorage.removeItem(TOKEN_KEY)
+  $('notice-list').replaceChildren()
   closeStep()
   clearFlash()
   $('account').hidden = true
@@ -169,6 +173,9 @@ const nameOf = (type) => TYPE_NAMES[type] ?? type
 const statusOf = (value) => typeof value === 'number' ? value : (STATUS_LABELS[value] ?? STATUS.DISABLED)
 const enabledMethods = () => state.methods.filter((m) => m.status === STATUS.ENABLED)
 const emailEnabled = () => enabledMethods().some((m) => m.type === 'email')
+const isOn = (type) => enabledMethods().some((m) => m.type === type)
+/** The enabled methods a recovery code can stand in for (everything but the recovery codes). */
+const primaryEnabled = () => enabledMethods().filter((m) => m.type !== RECOVERY)
 
 async function refreshMethods () {
   const result = await api('GET', `${PREFIX}/multi-factor-auth-types`)
@@ -178,6 +185,8 @@ async function refreshMethods () {
   }
   state.methods = result.document.data.map((item) => ({ type: item.attributes.type, status: statusOf(item.attributes.status) }))
   renderMethods()
+  renderLostDevice()
+  await refreshNotifications()
 }
 
 function button (label, onClick, { secondary = false, name } = {}) {
@@ -194,7 +203,10 @@ function renderMethods () {
     const name = nameOf(method.type)
     const status = el('span', { className: `status status-${method.status}`, textContent: STATUS_TEXT[method.status] })
     const actions = el('div', { className: 'actions' })
-    if (method.status === STATUS.DISABLED) {
+    if (method.status === STATUS.DISABLED && method.type === RECOVERY && primaryEnabled().length === 0) {
+      // The server would answer 5913: recovery codes back up another method, never stand alone.
+      actions.append(el('p', { className: 'hint' }, 'Single-use codes for the day your phone is gone. Turn on another method first.'))
+    } else if (method.status === STATUS.DISABLED) {
       actions.append(button('Turn on', () => enable(method.type), { name: `Turn on ${name}` }))
     } else if (method.status === STATUS.PENDING) {
       actions.append(
@@ -233,12 +245,13 @@ async function withCode (call, ask, askFirst) {
 }
 
 function stepUpPrompt (title, what) {
-  const on = enabledMethods().map((m) => nameOf(m.type))
+  const on = enabledMethods().map((m) => m.type === RECOVERY ? 'one of your recovery codes' : nameOf(m.type))
   return {
     title,
     what,
     text: `Enter a code from a method that is on (${on.join(' or ') || 'none'}).`,
-    resend: emailEnabled() ? { label: 'Email me a code', run: () => sendCode('email') } : undefined
+    resend: emailEnabled() ? { label: 'Email me a code', run: () => sendCode('email') } : undefined,
+    letters: isOn(RECOVERY)
   }
 }
 
@@ -256,8 +269,9 @@ async function enable (type) {
     return flashError(result, `Turning on ${name}`)
   }
   await refreshMethods()
+  hideSetups()
   if (result.status === 201 && type === 'totp') await showTotpSetup(result.document.data.attributes)
-  else hideTotpSetup()
+  if (result.status === 201 && type === RECOVERY) showRecoverySetup(result.document.data.attributes.codes)
   await refreshOutbox()
   await verify(type, { started: true })
 }
@@ -265,21 +279,33 @@ async function enable (type) {
 async function verify (type, { started = false } = {}) {
   clearFlash()
   const name = nameOf(type)
-  if (!started) hideTotpSetup()
-  const ask = {
-    title: `Finish turning on ${name}`,
-    what: `Checking the ${name.toLowerCase()} code`,
-    text: type === 'email'
-      ? `We emailed you a code. Enter it here.${state.outbox ? ' (Development mode: it is in the dev mail outbox panel.)' : ''}`
-      : (started ? 'Scan the QR code (or type the key) in your authenticator app, then enter the 6-digit code it shows.' : 'Enter the 6-digit code your authenticator app shows. Lost the set-up? Choose "Start again" in the list.'),
-    resend: type === 'email' ? { label: 'Email me a new code', run: () => resendActivation(type) } : undefined
-  }
+  if (!started) hideSetups()
+  const ask = type === RECOVERY
+    ? {
+        title: started ? 'Save your recovery codes' : `Finish turning on ${name}`,
+        what: 'Checking the recovery code',
+        text: started
+          ? 'These codes are shown only now. Download them or write them down, keep them apart from your phone; each works once, in place of a code. Saved them? Enter one of them to finish (that one is then used up).'
+          : 'Enter one of the recovery codes you saved. Did not save them? Choose "Start again" in the list for new ones.',
+        submit: started ? 'I saved them: finish' : undefined,
+        letters: true
+      }
+    : {
+        title: `Finish turning on ${name}`,
+        what: `Checking the ${name.toLowerCase()} code`,
+        text: type === 'email'
+          ? `We emailed you a code. Enter it here.${state.outbox ? ' (Development mode: it is in the dev mail outbox panel.)' : ''}`
+          : (started ? 'Scan the QR code (or type the key) in your authenticator app, then enter the 6-digit code it shows.' : 'Enter the 6-digit code your authenticator app shows. Lost the set-up? Choose "Start again" in the list.'),
+        resend: type === 'email' ? { label: 'Email me a new code', run: () => resendActivation(type) } : undefined
+      }
   const result = await withCode((code) => api('POST', `${PREFIX}/multi-factor-auth-type-verify`, { body: resource('multi-factor-auth-type-verify', { type }), code }), ask, true)
   closeStep(ask)
   await refreshMethods()
   if (result === null) return
   if (!result.ok) return flashError(result, `Turning on ${name}`)
-  flash(`${name} is on. Protected actions now ask for a code.`)
+  flash(type === RECOVERY
+    ? 'Recovery codes are on. Each of the others you saved works once, wherever a code is asked for.'
+    : `${name} is on. Protected actions now ask for a code.`)
 }
 
 async function resendActivation (type) {
@@ -301,22 +327,112 @@ async function trigger (type) {
   flash(`A new code is on its way to your ${nameOf(type).toLowerCase()}.`)
 }
 
-async function disable (type) {
+/** Turns `type` off with a code; `withRecovery`: the "lost my device" path, a recovery code only. */
+async function disable (type, { withRecovery = false } = {}) {
   clearFlash()
-  hideTotpSetup()
+  hideSetups()
   const name = nameOf(type)
-  const ask = {
-    title: `Turn off ${name}`,
-    what: `Turning off ${name}`,
-    text: type === 'email' ? 'Enter a code we email you.' : 'Enter the 6-digit code your authenticator app shows.',
-    resend: type === 'email' ? { label: 'Email me a code', run: () => sendCode(type) } : undefined
+  const recoveryOn = isOn(RECOVERY)
+  let ask
+  if (withRecovery) {
+    ask = {
+      title: `Turn off ${name} with a recovery code`,
+      what: `Turning off ${name}`,
+      text: 'Enter one of your saved recovery codes (like 7KQD-M2XA-9TNB-C4RE). It is used up once accepted.',
+      letters: true
+    }
+  } else if (type === RECOVERY) {
+    // Recovery codes go with a code of any method that is on.
+    ask = stepUpPrompt(`Turn off ${name}`, `Turning off ${name}`)
+  } else {
+    const own = type === 'email' ? 'Enter a code we email you' : 'Enter the 6-digit code your authenticator app shows'
+    ask = {
+      title: `Turn off ${name}`,
+      what: `Turning off ${name}`,
+      text: recoveryOn ? `${own}, or one of your recovery codes.` : `${own}.`,
+      resend: type === 'email' ? { label: 'Email me a code', run: () => sendCode(type) } : undefined,
+      letters: recoveryOn
+    }
   }
+  const primariesBefore = primaryEnabled().length
   const result = await withCode((code) => api('POST', `${PREFIX}/multi-factor-auth-type-deactivate`, { body: resource('multi-factor-auth-type-deactivate', { type }), code }), ask, true)
-  closeStep(ask)
+  closeStep(ask, { focus: withRecovery ? 'lost-title' : 'methods-title' })
   await refreshMethods()
   if (result === null) return
   if (!result.ok) return flashError(result, `Turning off ${name}`)
-  flash(`${name} is off.`)
+  // The last other method gone: the server turned the recovery codes off with it.
+  const also = recoveryOn && type !== RECOVERY && primariesBefore === 1 ? ' Your recovery codes went with it: they back up another method, never stand alone.' : ''
+  flash(withRecovery
+    ? `${name} is off.${also} Set up your new device: turn ${name} on again from the list.`
+    : `${name} is off.${also}`)
+}
+
+// ---- recovery codes ---------------------------------------------------------------------------
+
+function showRecoverySetup (codes) {
+  state.recoveryCodes = Array.isArray(codes) ? codes.map(String) : []
+  const list = $('recovery-codes')
+  list.replaceChildren(...state.recoveryCodes.map((code) => el('li', {}, el('code', { textContent: code }))))
+  $('recovery-setup').hidden = false
+}
+
+function hideRecoverySetup () {
+  state.recoveryCodes = []
+  $('recovery-setup').hidden = true
+  $('recovery-codes').replaceChildren()
+}
+
+function hideSetups () {
+  hideTotpSetup()
+  hideRecoverySetup()
+}
+
+/** The codes on screen as a text file, made in the page (a Blob): nothing is sent anywhere. */
+function downloadRecoveryCodes () {
+  const { email, sub } = claims()
+  const text = [
+    `Glue MFA demo (${surface}): recovery codes for ${email ?? sub}`,
+    `Made ${new Date().toISOString()}. Each code works once, wherever a code is asked for.`,
+    'Keep this file apart from your phone.',
+    '',
+    ...state.recoveryCodes,
+    ''
+  ].join('\n')
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }))
+  const link = el('a', { href: url, download: RECOVERY_FILE })
+  document.body.append(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 1000)
+}
+
+// ---- lost my device --------------------------------------------------------------------------
+
+/** The "lost my device" form: which methods a recovery code can turn off, or why none. */
+function renderLostDevice () {
+  const form = $('lost-form')
+  const note = $('lost-note')
+  const primaries = primaryEnabled()
+  const ready = isOn(RECOVERY) && primaries.length > 0
+  form.hidden = !ready
+  if (ready) {
+    const select = $('lost-type')
+    const chosen = select.value
+    select.replaceChildren(...primaries.map((m) => el('option', { value: m.type, textContent: nameOf(m.type) })))
+    if (primaries.some((m) => m.type === chosen)) select.value = chosen
+    note.textContent = 'Choose the method whose device is gone, then enter one of your recovery codes in place of its code.'
+  } else if (primaries.length === 0) {
+    note.textContent = 'No method is on, so nothing asks for a code from a device.'
+  } else {
+    note.textContent = surface === 'backend'
+      ? 'Recovery codes are off: turn them on in the list while you still have your device. Without them, ask for your methods to be reset.'
+      : 'Recovery codes are off: turn them on in the list while you still have your device. Without them, support can reset your methods after checking who you are (the back office\'s "Reset a customer\'s MFA").'
+  }
+}
+
+function lostDevice (event) {
+  event.preventDefault()
+  return disable($('lost-type').value, { withRecovery: true })
 }
 
 // ---- TOTP set-up ------------------------------------------------------------------------------
@@ -359,6 +475,9 @@ function askCode (ask, { keepError = false } = {}) {
   const resend = $('code-resend')
   resend.hidden = ask.resend === undefined
   if (ask.resend !== undefined) resend.textContent = ask.resend.label
+  $('code-submit').textContent = ask.submit ?? 'Continue'
+  // Recovery codes have letters: a phone shows the full keyboard for them.
+  $('code').inputMode = ask.letters === true ? 'text' : 'numeric'
   $('code').value = ''
   state.shown = ask
   $('step').hidden = false
@@ -384,7 +503,7 @@ function closeStep (ask, { focus = 'methods-title' } = {}) {
   state.shown = null
   $('step').hidden = true
   $('step-error').hidden = true
-  hideTotpSetup()
+  hideSetups()
 }
 
 function submitCode (event) {
@@ -437,6 +556,48 @@ async function protectedAction (event) {
   result$.replaceChildren(el('p', { className: 'ok' }, done(result)))
 }
 
+// ---- the support path (back office) -------------------------------------------------------------
+
+const statusText = (value) => STATUS_TEXT[statusOf(value)] ?? String(value)
+
+/** POST /backend/customers/:ref/mfa-reset, behind the back-office user's own step-up. */
+async function resetCustomer (event) {
+  event.preventDefault()
+  clearFlash()
+  const form = new FormData(event.target)
+  const customer = String(form.get('customer'))
+  const type = String(form.get('type') ?? '')
+  const body = type === '' ? {} : { type }
+  const out = $('support-result')
+  out.replaceChildren()
+  const what = `The reset of ${customer}`
+  const call = (code) => api('POST', `/backend/customers/${encodeURIComponent(customer)}/mfa-reset`, { body, code, json: 'application/json' })
+  const ask = stepUpPrompt('Confirm it is you', what)
+  const result = await withCode(call, ask, enabledMethods().length > 0)
+  closeStep(ask, { focus: 'support-title' })
+  if (result === null) return
+  if (!result.ok) {
+    out.replaceChildren(el('div', { className: 'error' }, errorNode(result, what)))
+    return
+  }
+  const answer = result.document
+  const disabled = answer.disabled.map(nameOf)
+  const types = el('ul', { className: 'plain' }, ...answer.types.map((t) => {
+    const item = el('li', {}, el('span', { className: 'name', textContent: nameOf(t.type) }), ': ',
+      el('span', { className: `status status-${statusOf(t.status)}`, textContent: statusText(t.status) }))
+    if (typeof t.remaining === 'number' && statusOf(t.status) !== STATUS.DISABLED) item.append(` (${t.remaining} codes left)`)
+    item.dataset.type = t.type
+    return item
+  }))
+  out.replaceChildren(el('div', { className: 'answer' },
+    el('p', { className: 'ok' }, disabled.length === 0
+      ? `Nothing to reset: no method of ${answer.customerReference} was on.`
+      : `Reset ${answer.customerReference}: turned off ${disabled.join(', ')}.`),
+    el('p', {}, `Their methods now (reset by ${answer.resetBy}):`),
+    types,
+    el('p', { className: 'hint' }, 'The customer is told by email (see the notifications in dev mode) and can set up a new device.')))
+}
+
 // ---- the dev outbox -----------------------------------------------------------------------------
 
 async function refreshOutbox () {
@@ -464,6 +625,30 @@ async function refreshOutbox () {
   if (messages.length === 0) list.append(el('li', { className: 'empty' }, 'No email sent yet.'))
 }
 
+/** The notifications the signed-in user was sent about MFA changes (dev mode only). */
+async function refreshNotifications () {
+  const list = $('notice-list')
+  if (!state.outbox) return
+  if (state.token === null) {
+    list.replaceChildren()
+    return
+  }
+  const result = await api('GET', '/dev/notifications')
+  if (!result.ok) return
+  const { email, sub } = claims()
+  const to = email ?? sub
+  const notices = result.document.data.filter((n) => n.attributes.surface === surface && n.attributes.to === to)
+  list.replaceChildren(...notices.map(({ id, attributes: n }) => {
+    const item = el('li', { className: 'message notice' },
+      el('p', { className: 'meta' }, `To ${n.to} · ${n.event} · ${new Date(n.sentAt).toLocaleTimeString()}`),
+      el('p', { className: 'text', textContent: n.text }))
+    item.dataset.id = id
+    item.dataset.event = n.event
+    return item
+  }))
+  if (notices.length === 0) list.append(el('li', { className: 'empty' }, `Nothing sent to ${to} yet.`))
+}
+
 // ---- start ----------------------------------------------------------------------------------------
 
 function networkFailure (error) {
@@ -479,7 +664,10 @@ async function start () {
   $('code-cancel').addEventListener('click', () => closeStep())
   $('code-resend').addEventListener('click', () => { resendFromStep().catch(networkFailure) })
   $('protected-form').addEventListener('submit', (event) => { protectedAction(event).catch(networkFailure) })
-  $('outbox-refresh').addEventListener('click', () => { refreshOutbox().catch(networkFailure) })
+  $('outbox-refresh').addEventListener('click', () => { Promise.all([refreshOutbox(), refreshNotifications()]).catch(networkFailure) })
+  $('recovery-download').addEventListener('click', downloadRecoveryCodes)
+  $('lost-form').addEventListener('submit', (event) => { lostDevice(event).catch(networkFailure) })
+  if (surface === 'backend') $('support-form').addEventListener('submit', (event) => { resetCustomer(event).catch(networkFailure) })
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && !$('step').hidden) closeStep()
   })
