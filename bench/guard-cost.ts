@@ -17,6 +17,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest, type onRequestHookHandler } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import { PerformanceObserver } from 'node:perf_hooks'
+import { enableEmail } from './enable-email.js'
 import glueMfa, { emailProvider, memoryRepository } from '../lib/index.js'
 
 const ROUNDS = Number(process.env.GUARD_ROUNDS ?? 10)
@@ -61,15 +62,7 @@ async function build (name: string, kind: 'unprotected' | 'free' | 'pass'): Prom
   const token = app.jwt.sign({ sub: `bench-${name}`, iat: Math.floor(Date.now() / 1000) })
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   if (kind === 'pass') {
-    for (const [resource, withCode] of [['multi-factor-auth-type-activate', false], ['multi-factor-auth-type-verify', true]] as const) {
-      const res = await app.inject({
-        method: 'POST',
-        url: `/${resource}`,
-        headers: { ...headers, 'content-type': 'application/vnd.api+json', ...(withCode ? { 'x-mfa-code': code } : {}) },
-        payload: { data: { type: resource, attributes: { type: 'email' } } }
-      })
-      if (res.statusCode !== 204) throw new Error(`${name}: ${resource} answered ${res.statusCode} ${res.body}`)
-    }
+    await enableEmail(app, headers, () => code, name)
     headers['x-mfa-code'] = code
   }
   return { name, app, headers, samples: [], gc: 0 }

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { enableEmail } from './enable-email.js'
 import glueMfa, { emailProvider, memoryRepository, postgresRepository, sqliteRepository, type MfaRepository } from '../lib/index.js'
 
 const ROUNDS = Number(process.env.PASS_ROUNDS ?? 15)
@@ -60,17 +61,7 @@ async function build (name: string, kind: 'unprotected' | 'free' | 'pass', repos
   const token = app.jwt.sign({ sub })
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   if (kind === 'pass') {
-    const mfa = async (resource: string, withCode: boolean): Promise<void> => {
-      const res = await app.inject({
-        method: 'POST',
-        url: `/${resource}`,
-        headers: { ...headers, 'content-type': 'application/vnd.api+json', ...(withCode ? { 'x-mfa-code': code } : {}) },
-        payload: { data: { type: resource, attributes: { type: 'email' } } }
-      })
-      if (res.statusCode !== 204) throw new Error(`${name}: ${resource} answered ${res.statusCode} ${res.body}`)
-    }
-    await mfa('multi-factor-auth-type-activate', false)
-    await mfa('multi-factor-auth-type-verify', true)
+    await enableEmail(app, headers, () => code, name)
     headers['x-mfa-code'] = code
   }
   const check = await app.inject({ method: 'POST', url: '/orders', headers, payload: {} })
