@@ -316,3 +316,34 @@ test('each surface has its own glueMfa, on its own store', async (t) => {
   t.same(events.map((e) => e.name), ['admin.reset'])
   await app.close()
 })
+
+test('the admin API on the SQL stores: reset a locked-out owner, unlock, revoke codes, status', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { sqliteRepository, postgresRepository } = await import('../lib/index.js')
+  const { freshPrefix, pgUrl, postgresAvailable } = await import('./repositories/pg.js')
+  const dir = mkdtempSync(join(tmpdir(), 'glue-mfa-admin-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const stores: Array<[string, () => import('../lib/index.js').MfaRepository]> = [['sqlite', () => sqliteRepository({ filename: join(dir, 'mfa.db') })]]
+  if (await postgresAvailable(t)) stores.push(['postgres', () => postgresRepository({ connectionString: pgUrl(), tablePrefix: freshPrefix(t) })])
+  for (const [name, make] of stores) {
+    await t.test(name, async (t) => {
+      const c = await customer({ repository: make() })
+      const { app, outbox } = c
+      await c.enableEmail()
+      const right = outbox.last()
+      for (let i = 0; i < LOCKOUT.failures; i++) expectError(t, await c.cart(c.wrong()), 403, '5901')
+      expectError(t, await c.cart(right), 403, '5901')
+      await app.glueMfa.unlock('customer-1')
+      t.equal((await c.cart(right)).statusCode, 200, 'unlocked: the right code passes, the type stays')
+      await app.glueMfa.revokeCodes('customer-1')
+      expectError(t, await c.cart(right), 403, '5901')
+      t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }])
+      t.same(await app.glueMfa.reset('customer-1'), ['email'])
+      t.same(await app.glueMfa.status('customer-1'), [{ type: 'email', status: 0 }])
+      t.equal((await c.cart()).statusCode, 200, 'reset: no factor left')
+      await app.close()
+    })
+  }
+})
