@@ -1,18 +1,23 @@
 // The server the burst attacks (burst.hardening.ts) go against, in the test process
 // (memory store) or in a child process (burst-server.ts: SQLite, PostgreSQL): the plugin with
-// the email and totp types, a protected PATCH /carts/:id, and two routes of its own under
-// /burst-test/ from which the test reads what happened for a principal:
+// the email, totp and recovery-codes types, a protected PATCH /carts/:id, and routes of its own
+// under /burst-test/ from which the test reads what happened for a principal:
 //   GET /burst-test/codes?principal=ID    the email codes sent to it, oldest first
 //   GET /burst-test/events?principal=ID   its onEvent events, and the calls its requests
 //                                         made to the repository, by method
-// Both are registered before the plugin's guard could see them (GET, not protected anyway).
+//   GET /burst-test/status?principal=ID   the admin API's status (recovery codes: `remaining`)
+//   POST /burst-test/unlock?principal=ID  the admin API's unlock (clears its lockout)
+// The GETs are registered before the plugin's guard could see them (GET, not protected anyway);
+// the POST goes to no protected resource.
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import glueMfa, { emailProvider, totpProvider, type MfaEvent, type MfaRepository } from '../../lib/index.js'
+import glueMfa, { emailProvider, recoveryCodesProvider, totpProvider, type MfaEvent, type MfaRepository } from '../../lib/index.js'
 import { CODE_SECRET, JWT_SECRET } from '../helpers.js'
 
 export const FAILURES = 10
 export const MAX_ATTEMPTS = 3
+/** Recovery codes one activation hands out. */
+export const RECOVERY_COUNT = 10
 const MINUTE = 60_000
 
 /** The lockout every burst server runs with: the threshold the attacks are held to. */
@@ -70,17 +75,24 @@ export class BurstLedger {
 export async function buildBurstApp (repository: MfaRepository, ledger: BurstLedger): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(fastifyJwt, { secret: JWT_SECRET })
-  app.get('/burst-test/codes', async (request) => ledger.of(String((request.query as Record<string, unknown>).principal)).codes)
+  const principalOf = (request: { query: unknown }): string => String((request.query as Record<string, unknown>).principal)
+  app.get('/burst-test/codes', async (request) => ledger.of(principalOf(request)).codes)
   app.get('/burst-test/events', async (request) => {
-    const { events, calls } = ledger.of(String((request.query as Record<string, unknown>).principal))
+    const { events, calls } = ledger.of(principalOf(request))
     return { events, calls }
+  })
+  app.get('/burst-test/status', async (request) => await app.glueMfa.status(principalOf(request)))
+  app.post('/burst-test/unlock', async (request, reply) => {
+    await app.glueMfa.unlock(principalOf(request))
+    return await reply.code(204).send()
   })
   await app.register(glueMfa, {
     ...BURST_OPTIONS,
     principalLockout: LOCKOUT,
     providers: [
       emailProvider({ send: async ({ principal, code }) => { ledger.of(principal.id).codes.push(code) } }),
-      totpProvider({ issuer: 'Burst' })
+      totpProvider({ issuer: 'Burst' }),
+      recoveryCodesProvider({ count: RECOVERY_COUNT })
     ],
     repository: ledger.counting(repository),
     codeSecret: CODE_SECRET,

@@ -3,7 +3,13 @@
 // stolen token, N guesses of a code sent as one burst over real sockets (burst.ts: every request
 // on its own connection, the final bytes of all of them released at the same moment), the right
 // code among them at the start, in the middle or at the end; at step-up after a grace use,
-// verify, deactivate and TOTP step-up. On two instances the requests alternate between them.
+// verify, deactivate and TOTP step-up, and step-up with recovery codes (wrong ones shaped as
+// recovery codes, the right one an unused code of the principal's). On two instances the
+// requests alternate between them.
+//
+// Recovery codes also get the same-code bursts (`sameCodeAttack`): N requests all carrying ONE
+// unused recovery code, at step-up or deactivating TOTP. Exactly one may pass: the store spends
+// a code's hash atomically, and every other use of it is a wrong code.
 //
 // What must hold, whatever the concurrency (design note of issue 12):
 // - the guesses evaluated (admitted, compared, wrong: `code.rejected` events) stay within the
@@ -25,18 +31,25 @@ import type { Test } from 'tap'
 import { createHmac, randomBytes, randomInt } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { generateSync } from 'otplib'
-import type { MfaEvent } from '../../lib/index.js'
+import type { AdminTypeStatus, MfaEvent } from '../../lib/index.js'
+import { generateRecoveryCode } from '../../lib/providers/recovery.js'
 import { JWT_SECRET } from '../helpers.js'
-import { FAILURES, LOCKOUT } from './burst-app.js'
+import { FAILURES, LOCKOUT, RECOVERY_COUNT } from './burst-app.js'
 import { burst, type BurstRequest, type BurstResponse } from './burst.js'
 import { startChildServer } from './child-server.js'
 
 export const N = Number(process.env.MFA_BURST_N ?? 200)
 export const BIG_N = Number(process.env.MFA_BURST_BIG_N ?? 1000)
+/** Requests of a same-code burst. */
+export const SAME_N = Number(process.env.MFA_BURST_SAME_N ?? 50)
 const SERVER = fileURLToPath(new URL('./burst-server.ts', import.meta.url))
 const JSON_API = 'application/vnd.api+json'
+const ACTIVATE = '/multi-factor-auth-type-activate'
+const VERIFY = '/multi-factor-auth-type-verify'
+const DEACTIVATE = '/multi-factor-auth-type-deactivate'
+const RECOVERY = 'recovery-codes'
 
-export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up'
+export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up' | 'recovery step-up'
 export type Position = 'start' | 'middle' | 'end'
 
 export interface Target {
@@ -97,11 +110,83 @@ async function statusOf (origin: string, token: string, type: string): Promise<n
   return list.data.find((d: any) => d.id === type).attributes.status
 }
 
-/** `count` distinct 6-digit codes (first digit 1-9, as issued ones), none of them in `avoid`. */
-function wrongCodes (count: number, avoid: Set<string>): string[] {
+/** The unused recovery codes the store holds for `principal` (the admin API's status). */
+async function recoveryLeft (origin: string, principal: string): Promise<number> {
+  const res = await fetch(`${origin}/burst-test/status?principal=${encodeURIComponent(principal)}`)
+  const types = await res.json() as AdminTypeStatus[]
+  return types.find((s) => s.type === RECOVERY)?.remaining ?? -1
+}
+
+/** Clears the principal's lockout (the admin API's unlock). */
+async function unlock (origin: string, principal: string): Promise<void> {
+  const res = await fetch(`${origin}/burst-test/unlock?principal=${encodeURIComponent(principal)}`, { method: 'POST' })
+  if (res.status !== 204) throw new Error(`setup: unlock answered ${res.status}`)
+}
+
+/**
+ * The owner's side: email enabled, then recovery codes activated with its code (the grace use of
+ * it) and enabled with the first of them. Answers the codes; the first one is used up.
+ */
+async function enableRecovery (origin: string, principal: string, token: string): Promise<string[]> {
+  await expectStatus(origin, 'POST', ACTIVATE, token, 204)
+  const email = await lastCode(origin, principal)
+  await expectStatus(origin, 'POST', VERIFY, token, 204, { code: email })
+  const { data } = await expectStatus(origin, 'POST', ACTIVATE, token, 201, { type: RECOVERY, code: email })
+  const codes: string[] = data.attributes.codes
+  await expectStatus(origin, 'POST', VERIFY, token, 204, { type: RECOVERY, code: codes[0] })
+  return codes
+}
+
+/** The requests of a burst: one per code, spread over the instances and over `tokens`. */
+function burstRequests (target: Target, path: string, type: string, codes: string[], tokens: string[]): BurstRequest[] {
+  return codes.map((code, i) => ({
+    origin: target.origins[i % target.origins.length],
+    method: path === '/carts/1' ? 'PATCH' : 'POST',
+    path,
+    headers: {
+      authorization: `Bearer ${tokens[i % tokens.length]}`,
+      'content-type': path === '/carts/1' ? 'application/json' : JSON_API,
+      'x-mfa-code': code
+    },
+    body: JSON.stringify(path === '/carts/1' ? { data: {} } : { data: { type: path.slice(1), attributes: { type } } })
+  }))
+}
+
+/** The Glue error code of an answer ('' when none). */
+function glueCode (res: BurstResponse): string {
+  try {
+    return JSON.parse(res.body).errors?.[0]?.code ?? ''
+  } catch {
+    return ''
+  }
+}
+
+/** The answers by status and Glue code, for the comment. */
+function tallyOf (responses: BurstResponse[]): Record<string, number> {
+  const tally: Record<string, number> = {}
+  for (const res of responses) {
+    const key = `${res.status}${glueCode(res) === '' ? '' : ' ' + glueCode(res)}`
+    tally[key] = (tally[key] ?? 0) + 1
+  }
+  return tally
+}
+
+/** The checks every burst answers to: each request answered, no 5xx. */
+function answeredWithout5xx (t: Test, responses: BurstResponse[]): void {
+  const unanswered = responses.filter((res) => res.status === 0)
+  t.same(unanswered.slice(0, 3).map((res) => res.error), [], `every request answered (${unanswered.length} not)`)
+  const fiveXx = responses.filter((res) => res.status >= 500)
+  t.same(fiveXx.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], `no 5xx (${fiveXx.length})`)
+}
+
+/**
+ * `count` distinct codes of `make` (by default 6 digits, the first 1-9, as issued ones), none of
+ * them in `avoid`.
+ */
+function wrongCodes (count: number, avoid: Set<string>, make = (): string => String(randomInt(100_000, 1_000_000))): string[] {
   const codes = new Set<string>()
   while (codes.size < count) {
-    const code = String(randomInt(100_000, 1_000_000))
+    const code = make()
     if (!avoid.has(code)) codes.add(code)
   }
   return [...codes]
@@ -129,12 +214,16 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
   const principal = `${target.name}-${scenario}-${position}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
   const setupToken = sign(principal)
   const [origin] = target.origins
-  const type = scenario === 'totp step-up' ? 'totp' : 'email'
+  const type = scenario === 'totp step-up' ? 'totp' : scenario === 'recovery step-up' ? RECOVERY : 'email'
 
   // The owner's side: what the victim did before the attack.
   let right: string
   const avoid = new Set<string>()
-  if (type === 'totp') {
+  if (type === RECOVERY) {
+    const codes = await enableRecovery(origin, principal, setupToken)
+    right = codes[1]
+    for (const code of codes) avoid.add(code)
+  } else if (type === 'totp') {
     const { data } = await expectStatus(origin, 'POST', '/multi-factor-auth-type-activate', setupToken, 201, { type })
     const secret: string = data.attributes.secret
     const step = Math.floor(Date.now() / 30_000)
@@ -151,25 +240,15 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
     if (scenario === 'step-up') await expectStatus(origin, 'PATCH', '/carts/1', setupToken, 204, { code: right })
   }
   const before = await ledger(target, principal)
+  const leftBefore = type === RECOVERY ? await recoveryLeft(origin, principal) : 0
 
   // The attack: n requests, the right code at `position`, spread over the instances.
   const at = position === 'start' ? 0 : position === 'middle' ? Math.floor(n / 2) : n - 1
-  const codes = wrongCodes(n - 1, avoid)
+  const codes = wrongCodes(n - 1, avoid, type === RECOVERY ? generateRecoveryCode : undefined)
   codes.splice(at, 0, right)
   const tokens = jtiTokens === 0 ? [sign(principal)] : Array.from({ length: jtiTokens }, (_, i) => sign(principal, `jti-${i}-${randomBytes(4).toString('hex')}`))
-  const path = scenario === 'verify' ? '/multi-factor-auth-type-verify' : scenario === 'deactivate' ? '/multi-factor-auth-type-deactivate' : '/carts/1'
-  const requests: BurstRequest[] = codes.map((code, i) => ({
-    origin: target.origins[i % target.origins.length],
-    method: path === '/carts/1' ? 'PATCH' : 'POST',
-    path,
-    headers: {
-      authorization: `Bearer ${tokens[i % tokens.length]}`,
-      'content-type': path === '/carts/1' ? 'application/json' : JSON_API,
-      'x-mfa-code': code
-    },
-    body: JSON.stringify(path === '/carts/1' ? { data: {} } : { data: { type: path.slice(1), attributes: { type } } })
-  }))
-  const result = await burst(requests, { timeoutMs: 30_000 })
+  const path = scenario === 'verify' ? VERIFY : scenario === 'deactivate' ? DEACTIVATE : '/carts/1'
+  const result = await burst(burstRequests(target, path, type, codes, tokens), { timeoutMs: 30_000 })
   const after = await ledger(target, principal)
 
   // What the servers say they did.
@@ -178,21 +257,10 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
   const callsOf = (name: string): number => (after.calls[name] ?? 0) - (before.calls[name] ?? 0)
   const evaluated = named('code.rejected')
   const { responses } = result
-  const glueCode = (res: BurstResponse): string => {
-    try {
-      return JSON.parse(res.body).errors?.[0]?.code ?? ''
-    } catch {
-      return ''
-    }
-  }
   const rightStatus = responses[at].status
   const rightPassed = rightStatus >= 200 && rightStatus < 300
   const after2xx = scenario === 'verify' ? '5904' : scenario === 'deactivate' ? '5906' : null
-  const tally: Record<string, number> = {}
-  for (const res of responses) {
-    const key = `${res.status}${glueCode(res) === '' ? '' : ' ' + glueCode(res)}`
-    tally[key] = (tally[key] ?? 0) + 1
-  }
+  const tally = tallyOf(responses)
   const limit = allowed(jtiTokens, rightPassed)
   t.comment(`${target.name}, ${scenario}, n=${n}, right code at ${at}${jtiTokens > 0 ? `, ${jtiTokens} tokens with a jti` : ''}: ` +
     `right code ${rightStatus} ${glueCode(responses[at])}; evaluated wrong guesses ${evaluated} (allowed ${limit}); ` +
@@ -201,10 +269,7 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
     `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms, ` +
     `events within ${events.length === 0 ? 0 : Math.max(...events.map((e) => e.at)) - Math.min(...events.map((e) => e.at))} ms`)
 
-  const unanswered = responses.filter((res) => res.status === 0)
-  t.same(unanswered.slice(0, 3).map((res) => res.error), [], `every request answered (${unanswered.length} not)`)
-  const fiveXx = responses.filter((res) => res.status >= 500)
-  t.same(fiveXx.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], `no 5xx (${fiveXx.length})`)
+  answeredWithout5xx(t, responses)
   const passedWrong = responses.filter((res, i) => i !== at && res.status >= 200 && res.status < 300)
   t.equal(passedWrong.length, 0, 'no wrong code passed')
   const odd = responses.filter((res, i) => i !== at && res.status > 0 && res.status < 500 && !(res.status === 403 && glueCode(res) === '5901') &&
@@ -215,7 +280,76 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
 
   if (scenario === 'verify') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 2 : 1, `email is ${rightPassed ? 'enabled' : 'still pending'}`)
   if (scenario === 'deactivate') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 0 : 2, `email is ${rightPassed ? 'disabled' : 'still enabled'}`)
-  if (scenario === 'step-up' || scenario === 'totp step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
+  if (scenario === 'step-up' || scenario === 'totp step-up' || scenario === 'recovery step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
+  if (type === RECOVERY) {
+    t.equal(named('recovery.used'), rightPassed ? 1 : 0, `recovery.used ${rightPassed ? 'once' : 'never'}`)
+    t.equal(await recoveryLeft(origin, principal), leftBefore - (rightPassed ? 1 : 0), `the store holds ${rightPassed ? 'one hash fewer' : 'every hash still'}`)
+  }
+}
+
+interface SameCodeAttack {
+  /** Step-up at PATCH /carts/1, or deactivating TOTP. */
+  action: 'step-up' | 'deactivate totp'
+  n: number
+}
+
+/**
+ * N requests all carrying the same unused recovery code, released together: exactly one passes,
+ * the store spends its hash once, and afterwards the code fails while the next one passes (after
+ * an admin unlock, as the other N - 1 uses were wrong codes and may have locked the principal).
+ */
+export async function sameCodeAttack (t: Test, target: Target, { action, n }: SameCodeAttack): Promise<void> {
+  const principal = `${target.name}-same-${action}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
+  const token = sign(principal)
+  const [origin] = target.origins
+  const codes = await enableRecovery(origin, principal, token)
+  if (action === 'deactivate totp') {
+    // TOTP added with a fresh email code: the factor the lost phone held.
+    await expectStatus(origin, 'POST', '/multi-factor-auth-trigger', token, 204)
+    const { data } = await expectStatus(origin, 'POST', ACTIVATE, token, 201, { type: 'totp', code: await lastCode(origin, principal) })
+    await expectStatus(origin, 'POST', VERIFY, token, 204, { type: 'totp', code: generateSync({ secret: data.attributes.secret, epoch: Math.floor(Date.now() / 1000) }) })
+  }
+  const before = await ledger(target, principal)
+  const leftBefore = await recoveryLeft(origin, principal)
+
+  const code = codes[1]
+  const path = action === 'step-up' ? '/carts/1' : DEACTIVATE
+  const result = await burst(burstRequests(target, path, 'totp', Array.from({ length: n }, () => code), [token]), { timeoutMs: 30_000 })
+  const after = await ledger(target, principal)
+  const events = after.events.slice(before.events.length)
+  const named = (name: string, type?: string): number => events.filter((e) => e.name === name && (type === undefined || e.type === type)).length
+  const { responses } = result
+  const passed = responses.filter((res) => res.status >= 200 && res.status < 300)
+  const evaluated = named('code.rejected')
+  const limit = allowed(0, passed.length > 0)
+  t.comment(`${target.name}, one recovery code ${n} times, ${action}: answers ${JSON.stringify(tallyOf(responses))}; ` +
+    `recovery.used ${named('recovery.used')}, type.disabled ${named('type.disabled')}, code.rejected ${evaluated} (allowed ${limit}), ` +
+    `code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}; ` +
+    `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms`)
+
+  answeredWithout5xx(t, responses)
+  t.same(passed.map((res) => res.status), [204], 'exactly one passed, 204')
+  // Deactivate: once TOTP is disabled, the others may meet that state (400 5906) before their code.
+  const odd = responses.filter((res) => res.status > 0 && res.status < 500 && res.status !== 204 && !(res.status === 403 && glueCode(res) === '5901') &&
+    !(action === 'deactivate totp' && res.status === 400 && glueCode(res) === '5906'))
+  t.same(odd.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], `every other answer is 403 5901${action === 'step-up' ? '' : ' (or 400 5906 once TOTP is disabled)'}`)
+  t.equal(named('recovery.used'), 1, 'recovery.used once')
+  t.ok(evaluated <= limit, `evaluated wrong codes (the spent code again): ${evaluated} <= ${limit}`)
+  t.equal(await recoveryLeft(origin, principal), leftBefore - 1, `the store holds one hash fewer (${leftBefore} → ${leftBefore - 1})`)
+  if (action === 'deactivate totp') {
+    t.equal(named('type.disabled', 'totp'), 1, 'TOTP disabled once')
+    t.equal(await statusOf(origin, token, 'totp'), 0, 'TOTP is disabled')
+    t.equal(await statusOf(origin, token, 'email'), 2, 'email is still enabled')
+    t.equal(await statusOf(origin, token, RECOVERY), 2, 'the recovery codes are still enabled')
+  }
+
+  // Afterwards, lockout cleared: the spent code fails, an unused one passes once.
+  await unlock(origin, principal)
+  const again = await call(origin, 'PATCH', '/carts/1', token, { code })
+  t.same([again.status, again.json?.errors?.[0]?.code], [403, '5901'], 'the spent code fails afterwards')
+  t.equal((await call(origin, 'PATCH', '/carts/1', token, { code: codes[2] })).status, 204, 'an unused code still passes')
+  t.equal(await recoveryLeft(origin, principal), leftBefore - 2, 'and is spent too')
+  t.equal(leftBefore, RECOVERY_COUNT - 1, `${RECOVERY_COUNT} codes, one spent on enabling them`)
 }
 
 /** A burst server in a child process (burst-server.ts); killed when `t` ends. */
@@ -233,6 +367,16 @@ export async function attackAll (t: Test, target: Target, big = false): Promise<
       await t.test(`${scenario}, the right code at the ${position}, n=${n}`, async (t) => { await attack(t, target, { scenario, position, n }) })
     }
   }
+}
+
+/** The recovery-code bursts: one code used N times at step-up and deactivating TOTP; guesses shaped as recovery codes, the right one last. */
+export async function attackRecovery (t: Test, target: Target): Promise<void> {
+  for (const action of ['step-up', 'deactivate totp'] as const) {
+    await t.test(`one recovery code ${SAME_N} times at once, ${action}`, async (t) => { await sameCodeAttack(t, target, { action, n: SAME_N }) })
+  }
+  await t.test(`recovery step-up, ${N} recovery-shaped guesses, the right code at the end`, async (t) => {
+    await attack(t, target, { scenario: 'recovery step-up', position: 'end', n: N })
+  })
 }
 
 /** What the file runs with, for its first comment. */

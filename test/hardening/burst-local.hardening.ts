@@ -1,5 +1,6 @@
 // Burst attacks (burst-attack.ts) on the memory store (one app in this process) and on SQLite:
-// one server process, and two server processes on one file. Also checks the burst driver.
+// one server process, and two server processes on one file, recovery codes' included. Also
+// checks the burst driver.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import { memoryRepository } from '../../lib/index.js'
 import { BurstLedger, buildBurstApp } from './burst-app.js'
-import { attack, attackAll, N, runsWith, startChild } from './burst-attack.js'
+import { attack, attackAll, attackRecovery, N, runsWith, startChild } from './burst-attack.js'
 import { burst } from './burst.js'
 
 t.comment(runsWith())
@@ -56,10 +57,16 @@ t.test('memory store, one app', async (t) => {
   await t.test(`step-up, ${N} guesses over two tokens with a jti, the right code at the end`, async (t) => {
     await attack(t, target, { scenario: 'step-up', position: 'end', n: N, jtiTokens: 2 })
   })
+  await attackRecovery(t, target)
 })
 
 t.test('SQLite', async (t) => {
   const [first, second] = await sqliteServers
-  await t.test('one process', async (t) => { await attackAll(t, { name: 'sqlite-1', origins: [first] }) })
-  await t.test('two processes on one file', async (t) => { await attackAll(t, { name: 'sqlite-2', origins: [first, second] }) })
+  for (const [name, origins] of [['one process', [first]], ['two processes on one file', [first, second]]] as const) {
+    await t.test(name, async (t) => {
+      const target = { name: `sqlite-${origins.length}`, origins: [...origins] }
+      await attackAll(t, target)
+      await attackRecovery(t, target)
+    })
+  }
 })
