@@ -369,14 +369,20 @@ export async function attackAll (t: Test, target: Target, big = false): Promise<
   }
 }
 
-/** The recovery-code bursts: one code used N times at step-up and deactivating TOTP; guesses shaped as recovery codes, the right one last. */
+/**
+ * The recovery-code bursts: one code used N times at step-up and deactivating TOTP; guesses
+ * shaped as recovery codes, the right one last (admitted only if the lockout let it through) and
+ * first (admitted, it passes).
+ */
 export async function attackRecovery (t: Test, target: Target): Promise<void> {
   for (const action of ['step-up', 'deactivate totp'] as const) {
     await t.test(`one recovery code ${SAME_N} times at once, ${action}`, async (t) => { await sameCodeAttack(t, target, { action, n: SAME_N }) })
   }
-  await t.test(`recovery step-up, ${N} recovery-shaped guesses, the right code at the end`, async (t) => {
-    await attack(t, target, { scenario: 'recovery step-up', position: 'end', n: N })
-  })
+  for (const position of ['end', 'start'] as const) {
+    await t.test(`recovery step-up, ${N} recovery-shaped guesses, the right code at the ${position}`, async (t) => {
+      await attack(t, target, { scenario: 'recovery step-up', position, n: N })
+    })
+  }
 }
 
 /** What the file runs with, for its first comment. */
