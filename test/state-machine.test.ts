@@ -92,6 +92,20 @@ test('every row of the state machine (docs/resources.md)', async (t) => {
       await s.app.close()
     }
   })
+  t.test('0 after 2 (enabled, then deactivated) verify → 5906: never compared, never counted', async (t) => {
+    const s = await at(2, { principalLockout: { failures: 2, duration: 60_000 } })
+    t.teardown(() => s.app.close())
+    const code = s.outbox.last()
+    t.equal((await post(s.app, DEACTIVATE, s.tok, { code })).statusCode, 204)
+    const before = snapshot(s)
+    const events = s.events.length
+    for (let i = 0; i < 3; i++) expectError(t, await post(s.app, VERIFY, s.tok, { code }), 400, '5906', 'Multi-factor authentication type is not found.')
+    t.equal(snapshot(s), before, 'nothing stored, nothing counted')
+    t.equal(await s.repository.lockedUntil('customer-1'), 0, 'three answers past a lockout of two failures: not locked')
+    t.same(s.events.slice(events), [], 'no event')
+    t.equal((await post(s.app, ACTIVATE, s.tok)).statusCode, 204)
+    t.equal((await post(s.app, VERIFY, s.tok, { code: s.outbox.last() })).statusCode, 204, 'the type can be enabled again at once')
+  })
   t.test('2 trigger → a new code is sent', async (t) => {
     const s = await at(2)
     t.teardown(() => s.app.close())
