@@ -211,6 +211,12 @@ test('a stored type whose provider is gone can still be removed', async (t) => {
   t.equal((await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: s.outbox.last() })).statusCode, 204)
   t.same(statuses(await list(s.app, s.tok)), { email: 2 })
   expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: s.outbox.last() }), 400, '5906') // already gone
+  const rejected = s.events.filter((e) => e.name === 'code.rejected').length
+  const attempts = (await s.repository.getType('customer-1', 'email'))?.code?.attempts
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: '000000' }), 400, '5906', 'Multi-factor authentication type is not found.') // gone (disabled): no code is asked for
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'never-stored', code: '000000' }), 400, '5906', 'Multi-factor authentication type is not found.') // neither registered nor stored
+  t.equal(s.events.filter((e) => e.name === 'code.rejected').length, rejected, 'neither compared a code')
+  t.equal((await s.repository.getType('customer-1', 'email'))?.code?.attempts, attempts, 'nor counted one')
 
   const lone = await at(0)
   t.teardown(() => lone.app.close())
