@@ -185,7 +185,8 @@ test('repository failures: 500, and 5903 on deactivate, with nothing half-writte
     if (failing === name) throw new Error('disk full')
     return await (fn as (...a: unknown[]) => unknown)(...args)
   }])) as unknown as MfaRepository
-  const s = await buildApp({ repository })
+  const logs = new LogCapture()
+  const s = await buildApp({ repository }, undefined, logs)
   t.teardown(() => s.app.close())
   const tok = s.token()
   failing = 'getStatuses' // what the list reads
@@ -197,6 +198,8 @@ test('repository failures: 500, and 5903 on deactivate, with nothing half-writte
   const res = await post(s.app, DEACTIVATE, tok, { code: s.outbox.last() })
   expectError(t, res, 500, '5903', 'Failed to deactivate multi-factor authentication.')
   t.notMatch(res.body, /disk full/)
+  const logged = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'fastify-glue-mfa: repository failed while deactivating')
+  t.same(logged.map((l) => [l.level, l.err?.message]), [[50, 'disk full']], 'the store\'s error is logged once, at error level')
   failing = null
   t.same(statuses(await list(s.app, tok)), { email: 2 }, 'still enabled')
   t.equal((await post(s.app, DEACTIVATE, tok, { code: s.outbox.last() })).statusCode, 204, 'works once the store recovers')
