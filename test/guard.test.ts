@@ -169,3 +169,41 @@ test('a step-up that fails on the server is logged as an error; a refused code i
   t.equal(lines[0].level, 50, 'at level error')
   t.equal(lines[0].err?.message, 'connection lost', 'with the store\'s error')
 })
+
+test('around the protected routes: not-found answers 404, a read-only route stays unguarded whatever method it shows, the token is verified once', async (t) => {
+  let verified = 0
+  const s = await buildApp({ protectedResources: ['carts'] }, (app) => {
+    app.addHook('onRequest', (request, _reply, done) => {
+      const verify = request.jwtVerify.bind(request)
+      // @fastify/jwt's promise form calls its callback form again: only calls without a callback count.
+      request.jwtVerify = ((...args: unknown[]) => {
+        if (!args.some((a) => typeof a === 'function')) verified++
+        return (verify as (...a: unknown[]) => unknown)(...args)
+      }) as typeof request.jwtVerify
+      const override = request.headers['x-http-method-override']
+      if (typeof override === 'string') request.raw.method = override
+      done()
+    })
+    app.get('/carts/:id', async () => ({ ok: 'read' }))
+    app.post('/carts', { preHandler: app.requireMfa }, async (request) => ({ principal: request.principal }))
+  })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  const auth = { authorization: `Bearer ${tok}` }
+  t.equal((await call(s.app, 'POST', '/nowhere', auth)).statusCode, 404, 'the not-found handler has no route url: not guarded, not a 500')
+  t.equal((await call(s.app, 'GET', '/carts/1', { ...auth, 'x-http-method-override': 'POST' })).statusCode, 200, 'a route that declares reads only is never guarded')
+  verified = 0
+  const res = await call(s.app, 'POST', '/carts', { ...auth, 'x-mfa-code': s.outbox.last() })
+  t.same(res.json(), { principal: { id: 'customer-1' } })
+  t.equal(verified, 1, 'the resource guard and requireMfa on one route: the token is verified once')
+})
+
+test('the guard is left on the instance under Symbol.for(\'fastify-glue-mfa.guard\'), which the ESM and CommonJS builds share', async (t) => {
+  const { kGuard } = await import('../lib/guard.js')
+  t.equal(kGuard, Symbol.for('fastify-glue-mfa.guard'))
+  const s = await buildApp()
+  t.teardown(() => s.app.close())
+  t.type((s.app as unknown as Record<symbol, { requireMfa: unknown }>)[Symbol.for('fastify-glue-mfa.guard')]?.requireMfa, 'function')
+})
