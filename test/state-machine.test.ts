@@ -328,3 +328,16 @@ test('a provider error is logged by name and code only: its message may quote th
   t.same(failures, [{ name: 'TypeError', code: 'EENVELOPE' }, { name: 'string' }])
   t.notOk(logs.lines.some((l) => l.includes(spaced) || l.includes('relay refused')), 'no message, no spaced-out code')
 })
+
+test('what is logged of odd provider errors: null, a numeric code, a code that is an object', async (t) => {
+  const logs = new LogCapture()
+  const thrown: unknown[] = [null, Object.assign(new Error('x'), { code: 550 }), { name: 'SmtpError', code: { reply: 550 } }]
+  const s = await buildApp({ providers: [emailProvider({ send: () => { throw thrown.shift() } })] }, undefined, logs)
+  t.teardown(() => s.app.close())
+  for (let i = 0; i < 3; i++) {
+    expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5910')
+    s.clock.advance(COOLDOWN)
+  }
+  const failures = logs.lines.filter((l) => l.includes('code delivery failed')).map((l) => JSON.parse(l).err)
+  t.same(failures, [{ name: 'object' }, { name: 'Error', code: '550' }, { name: 'SmtpError' }], 'a numeric code as a string; anything else is left out')
+})

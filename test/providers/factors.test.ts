@@ -73,6 +73,22 @@ test('delivered kind: the matched-code cache never outlives expiry, the attempt 
   t.notOk(matched.has(hash, '654321'), 'and never enters it')
 })
 
+test('delivered kind: a code used again skips the HMAC (the costliest step of a passing check)', async (t) => {
+  let hashed = 0
+  const counting = Object.assign(Object.create(keys) as CodeKeys, {
+    hash: (...args: Parameters<CodeKeys['hash']>) => { hashed++; return keys.hash(...args) }
+  })
+  const factor = deliveredKind.create({ kind: 'delivered', type: 'email', send: () => {} }, tools({ keys: counting }))
+  const hash = keys.hash('p', 'email', '123456')
+  const stored = record({ code: { hash, expiresAt: NOW + 1000, attempts: 0, verified: true } })
+  t.same(factor.prove('p', stored, '123456', NOW), { hash })
+  t.equal(hashed, 1, 'the first match computes it')
+  t.same(factor.prove('p', stored, '123456', NOW), { hash })
+  t.equal(hashed, 1, 'the second is found in the cache')
+  t.equal(factor.prove('p', stored, '654321', NOW), null)
+  t.equal(hashed, 2, 'a wrong code is always computed')
+})
+
 test('computed kind: a step is accepted once and only after the last accepted one; the secret is bound to principal and type', async (t) => {
   const seen: Array<[string, string, number]> = []
   const provider = {
