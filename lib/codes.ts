@@ -15,10 +15,10 @@ export class CodeKeys {
   readonly #hmacKey: Buffer
   readonly #secretKey: Buffer
 
+  // hkdfSync reads a string key as its UTF-8 bytes, as Buffer.from does.
   constructor (codeSecret: string | Buffer) {
-    const ikm = typeof codeSecret === 'string' ? Buffer.from(codeSecret, 'utf8') : codeSecret
-    this.#hmacKey = Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', 'code-hmac', 32))
-    this.#secretKey = Buffer.from(hkdfSync('sha256', ikm, 'fastify-glue-mfa', 'secret-aes-256-gcm', 32))
+    this.#hmacKey = Buffer.from(hkdfSync('sha256', codeSecret, 'fastify-glue-mfa', 'code-hmac', 32))
+    this.#secretKey = Buffer.from(hkdfSync('sha256', codeSecret, 'fastify-glue-mfa', 'secret-aes-256-gcm', 32))
   }
 
   /** HMAC-SHA256 over principal, type and code, JSON-framed so no two triples collide. */
@@ -31,7 +31,7 @@ export class CodeKeys {
     const iv = randomBytes(12)
     const cipher = createCipheriv('aes-256-gcm', this.#secretKey, iv)
     cipher.setAAD(Buffer.from(JSON.stringify([principalId, type])))
-    const body = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()])
+    const body = Buffer.concat([cipher.update(Buffer.from(secret)), cipher.final()])
     return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.')
   }
 
@@ -65,7 +65,7 @@ export function sameHash (a: string, b: string): boolean {
  * one can read the other. It never replaces the admission or the store's atomic accept.
  */
 export class MatchedCodes {
-  readonly #pairs = new Map<string, true>()
+  readonly #pairs = new Set<string>()
   readonly #size: number
 
   constructor (size = 10_000) {
@@ -77,7 +77,7 @@ export class MatchedCodes {
   }
 
   add (storedHash: string, code: string): void {
-    if (this.#pairs.size >= this.#size) this.#pairs.delete(this.#pairs.keys().next().value as string)
-    this.#pairs.set(`${storedHash}:${code}`, true)
+    if (this.#pairs.size >= this.#size) this.#pairs.delete(this.#pairs.values().next().value as string)
+    this.#pairs.add(`${storedHash}:${code}`)
   }
 }

@@ -32,6 +32,7 @@ function protectionOf (route: { url?: string, method?: string | string[] }, prot
   // The not-found handler has no url.
   if (typeof route.url !== 'string') return NONE
   const resource = resourceTypeOf(route.url)
+  // Stryker disable next-line ConditionalExpression: the null check is for the type checker; a Set of resource names never has null.
   if (resource === null || !protectedResources.has(resource)) return NONE
   const methods = Array.isArray(route.method) ? route.method : [route.method as string]
   const writes = methods.filter((m) => !SAFE_METHODS.has(m.toUpperCase())).length
@@ -92,6 +93,7 @@ export function createGuard (auth: Authenticator, service: MfaService, options: 
     protectedResources: function protectedResourcesGuard (request, reply, done) {
       const route = request.routeOptions.config
       let protection = decisions.get(route)
+      // Stryker disable next-line ConditionalExpression: a cache; deciding again gives the same decision.
       if (protection === undefined) {
         protection = protectionOf(route, protectedResources)
         decisions.set(route, protection)

@@ -64,6 +64,24 @@ test('expiry at codeTtl: just before passes, at and after fails', async (t) => {
   }
 })
 
+test('a used code (grace reuse) expires at codeTtl too: step-up and deactivation refuse it from then on', async (t) => {
+  for (const [offset, ok] of [[-1, true], [0, false], [1, false]] as const) {
+    const s = await buildApp({ codeTtl: 60_000, protectedResources: ['carts'] }, (app) => { app.post('/carts', async () => ({ created: true })) })
+    const tok = s.token()
+    await post(s.app, ACTIVATE, tok)
+    const code = s.outbox.last()
+    t.equal((await post(s.app, VERIFY, tok, { code })).statusCode, 204)
+    s.clock.advance(60_000 + offset)
+    const cart = await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, 'x-mfa-code': code } })
+    const label = `ttl ${offset >= 0 ? '+' : ''}${offset} ms`
+    t.equal(cart.statusCode, ok ? 200 : 403, `step-up, ${label}`)
+    const deactivated = await post(s.app, 'multi-factor-auth-type-deactivate', tok, { code })
+    t.equal(deactivated.statusCode, ok ? 204 : 403, `deactivation, ${label}`)
+    t.same(statuses(await list(s.app, tok)), { email: ok ? 0 : 2 })
+    await s.app.close()
+  }
+})
+
 test('after maxAttempts wrong codes the code is blocked, even for the right value', async (t) => {
   const s = await buildApp({ maxAttempts: 3 })
   t.teardown(() => s.app.close())

@@ -92,6 +92,20 @@ test('every row of the state machine (docs/resources.md)', async (t) => {
       await s.app.close()
     }
   })
+  t.test('0 after 2 (enabled, then deactivated) verify → 5906: never compared, never counted', async (t) => {
+    const s = await at(2, { principalLockout: { failures: 2, duration: 60_000 } })
+    t.teardown(() => s.app.close())
+    const code = s.outbox.last()
+    t.equal((await post(s.app, DEACTIVATE, s.tok, { code })).statusCode, 204)
+    const before = snapshot(s)
+    const events = s.events.length
+    for (let i = 0; i < 3; i++) expectError(t, await post(s.app, VERIFY, s.tok, { code }), 400, '5906', 'Multi-factor authentication type is not found.')
+    t.equal(snapshot(s), before, 'nothing stored, nothing counted')
+    t.equal(await s.repository.lockedUntil('customer-1'), 0, 'three answers past a lockout of two failures: not locked')
+    t.same(s.events.slice(events), [], 'no event')
+    t.equal((await post(s.app, ACTIVATE, s.tok)).statusCode, 204)
+    t.equal((await post(s.app, VERIFY, s.tok, { code: s.outbox.last() })).statusCode, 204, 'the type can be enabled again at once')
+  })
   t.test('2 trigger → a new code is sent', async (t) => {
     const s = await at(2)
     t.teardown(() => s.app.close())
@@ -171,7 +185,8 @@ test('repository failures: 500, and 5903 on deactivate, with nothing half-writte
     if (failing === name) throw new Error('disk full')
     return await (fn as (...a: unknown[]) => unknown)(...args)
   }])) as unknown as MfaRepository
-  const s = await buildApp({ repository })
+  const logs = new LogCapture()
+  const s = await buildApp({ repository }, undefined, logs)
   t.teardown(() => s.app.close())
   const tok = s.token()
   failing = 'getStatuses' // what the list reads
@@ -183,6 +198,8 @@ test('repository failures: 500, and 5903 on deactivate, with nothing half-writte
   const res = await post(s.app, DEACTIVATE, tok, { code: s.outbox.last() })
   expectError(t, res, 500, '5903', 'Failed to deactivate multi-factor authentication.')
   t.notMatch(res.body, /disk full/)
+  const logged = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'fastify-glue-mfa: repository failed while deactivating')
+  t.same(logged.map((l) => [l.level, l.err?.message]), [[50, 'disk full']], 'the store\'s error is logged once, at error level')
   failing = null
   t.same(statuses(await list(s.app, tok)), { email: 2 }, 'still enabled')
   t.equal((await post(s.app, DEACTIVATE, tok, { code: s.outbox.last() })).statusCode, 204, 'works once the store recovers')
@@ -197,6 +214,12 @@ test('a stored type whose provider is gone can still be removed', async (t) => {
   t.equal((await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: s.outbox.last() })).statusCode, 204)
   t.same(statuses(await list(s.app, s.tok)), { email: 2 })
   expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: s.outbox.last() }), 400, '5906') // already gone
+  const rejected = s.events.filter((e) => e.name === 'code.rejected').length
+  const attempts = (await s.repository.getType('customer-1', 'email'))?.code?.attempts
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: '000000' }), 400, '5906', 'Multi-factor authentication type is not found.') // gone (disabled): no code is asked for
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'never-stored', code: '000000' }), 400, '5906', 'Multi-factor authentication type is not found.') // neither registered nor stored
+  t.equal(s.events.filter((e) => e.name === 'code.rejected').length, rejected, 'neither compared a code')
+  t.equal((await s.repository.getType('customer-1', 'email'))?.code?.attempts, attempts, 'nor counted one')
 
   const lone = await at(0)
   t.teardown(() => lone.app.close())
@@ -304,4 +327,17 @@ test('a provider error is logged by name and code only: its message may quote th
   const failures = logs.lines.filter((l) => l.includes('code delivery failed')).map((l) => JSON.parse(l).err)
   t.same(failures, [{ name: 'TypeError', code: 'EENVELOPE' }, { name: 'string' }])
   t.notOk(logs.lines.some((l) => l.includes(spaced) || l.includes('relay refused')), 'no message, no spaced-out code')
+})
+
+test('what is logged of odd provider errors: null, a numeric code, a code that is an object', async (t) => {
+  const logs = new LogCapture()
+  const thrown: unknown[] = [null, Object.assign(new Error('x'), { code: 550 }), { name: 'SmtpError', code: { reply: 550 } }]
+  const s = await buildApp({ providers: [emailProvider({ send: () => { throw thrown.shift() } })] }, undefined, logs)
+  t.teardown(() => s.app.close())
+  for (let i = 0; i < 3; i++) {
+    expectError(t, await post(s.app, ACTIVATE, s.token()), 400, '5910')
+    s.clock.advance(COOLDOWN)
+  }
+  const failures = logs.lines.filter((l) => l.includes('code delivery failed')).map((l) => JSON.parse(l).err)
+  t.same(failures, [{ name: 'object' }, { name: 'Error', code: '550' }, { name: 'SmtpError' }], 'a numeric code as a string; anything else is left out')
 })
