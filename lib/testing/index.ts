@@ -472,22 +472,30 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     }
   })
 
-  check('beginActivation racing disable ends in a serial-order state', async ({ pair, principal }) => {
-    const [a, b] = await pair()
+  /**
+   * Ten rounds of `disable` (or another way to disable an enabled email type) racing
+   * `beginActivation` on two instances, issued in both orders from both instances, so a store
+   * that runs calls in order sees both: disabling first leaves the type pending, activation
+   * first is refused and the type ends disabled.
+   */
+  async function raceWithActivation (c: Check, disable: (repo: MfaRepository, p: string) => Promise<unknown>, disabled: unknown): Promise<void> {
+    const [a, b] = await c.pair()
     for (let round = 0; round < 10; round++) {
-      const p = principal()
+      const p = c.principal()
       await pendingWithCode(a, p, hash('a'))
       assert.equal(await a.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
-      // Issued in both orders from both instances, so a store that runs calls in order sees both.
       const [x, y] = round % 2 === 0 ? [a, b] : [b, a]
-      let disabled: boolean, begun: boolean
-      if (round % 4 < 2) [disabled, begun] = await Promise.all([x.disable(p, 'email'), y.beginActivation(p, 'email', 'secret')])
-      else [begun, disabled] = await Promise.all([y.beginActivation(p, 'email', 'secret'), x.disable(p, 'email')])
-      assert.equal(disabled, true)
-      // disable then beginActivation → pending; beginActivation (refused) then disable → disabled.
+      let answer: unknown, begun: boolean
+      if (round % 4 < 2) [answer, begun] = await Promise.all([disable(x, p), y.beginActivation(p, 'email', 'secret')])
+      else [begun, answer] = await Promise.all([y.beginActivation(p, 'email', 'secret'), disable(x, p)])
+      assert.deepEqual(answer, disabled)
       const expected = begun ? record('email', { status: PENDING, secret: 'secret' }) : record('email')
       assert.deepEqual(await a.getType(p, 'email'), expected)
     }
+  }
+
+  check('beginActivation racing disable ends in a serial-order state', async (c) => {
+    await raceWithActivation(c, async (repo, p) => await repo.disable(p, 'email'), true)
   })
 
   // The admin operations (reset, clearLockout, revokeCodes).
@@ -629,21 +637,8 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.deepEqual(results.flat().sort(), ['email', 'sms', 'totp'])
   })
 
-  check('reset racing beginActivation ends in a serial-order state', async ({ pair, principal }) => {
-    const [a, b] = await pair()
-    for (let round = 0; round < 10; round++) {
-      const p = principal()
-      await pendingWithCode(a, p, hash('a'))
-      assert.equal(await a.acceptCode(p, 'email', { hash: hash('a') }, accept({ enable: true })), 'accepted')
-      const [x, y] = round % 2 === 0 ? [a, b] : [b, a]
-      let disabled: string[], begun: boolean
-      if (round % 4 < 2) [disabled, begun] = await Promise.all([x.reset(p, null), y.beginActivation(p, 'email', 'secret')])
-      else [begun, disabled] = await Promise.all([y.beginActivation(p, 'email', 'secret'), x.reset(p, null)])
-      assert.deepEqual(disabled, ['email'])
-      // reset then beginActivation → pending; beginActivation (refused) then reset → disabled.
-      const expected = begun ? record('email', { status: PENDING, secret: 'secret' }) : record('email')
-      assert.deepEqual(await a.getType(p, 'email'), expected)
-    }
+  check('reset racing beginActivation ends in a serial-order state', async (c) => {
+    await raceWithActivation(c, async (repo, p) => await repo.reset(p, null), ['email'])
   })
 
   await Promise.all(registered)
