@@ -3,7 +3,7 @@ import { createEmitter } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Principal } from './principal.js'
 import type { MfaService } from './service.js'
-import { MFA_STATUS, type MfaStatus } from './status.js'
+import type { MfaStatus } from './status.js'
 
 /** One MFA type of a principal as support sees it: never a secret or a code. */
 export interface AdminTypeStatus {
@@ -75,19 +75,6 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
   const registered = new Map(options.providers.map((p, i) => [p.type, i]))
   const rank = (type: string): number => registered.get(type) ?? registered.size
   const ordered = (types: string[]): string[] => [...types].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-  // Fallbacks (recovery codes) are never the only factor; a primary is any other registered type.
-  const isPrimary = (type: string): boolean => registered.has(type) && !service.isFallback(type)
-
-  /** After one primary type was reset: with no primary left enabled, the fallbacks go with it. */
-  async function orphanedFallbacks (principalId: string): Promise<string[]> {
-    const records = await repository.getTypes(principalId)
-    if (records.some((r) => r.status === MFA_STATUS.ENABLED && isPrimary(r.type))) return []
-    const disabled: string[] = []
-    for (const r of records) {
-      if (service.isFallback(r.type) && r.status !== MFA_STATUS.DISABLED && await repository.disable(principalId, r.type)) disabled.push(r.type)
-    }
-    return disabled
-  }
 
   return {
     async status (value) {
@@ -99,7 +86,7 @@ export function createAdmin (options: ResolvedOptions, service: MfaService, log:
       const principal = principalOf('reset', value)
       const type = typeOf(resetOptions)
       const disabled = await repository.reset(principal.id, type)
-      if (type !== null && !service.isFallback(type)) disabled.push(...await orphanedFallbacks(principal.id))
+      if (type !== null && !service.isFallback(type)) disabled.push(...await service.dropLoneFallbacks(principal.id))
       emit(log, 'admin.reset', who(value, principal), type)
       return ordered(disabled)
     },

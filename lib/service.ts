@@ -198,12 +198,22 @@ export class MfaService {
     }
     if (!(await this.#repository.disable(principal.id, type))) throw new MfaErrors.TypeNotFound()
     this.#emit(log, 'type.disabled', principal, type)
-    // The last primary type gone: its fallbacks go with it (recovery codes back up nothing).
-    if (this.isFallback(type) || enabled.some((r) => r.type !== type && this.#isPrimary(r.type))) return
-    for (const fallback of records) {
-      if (fallback.status === MFA_STATUS.DISABLED || !this.isFallback(fallback.type)) continue
-      if (await this.#repository.disable(principal.id, fallback.type)) this.#emit(log, 'type.disabled', principal, fallback.type)
+    if (this.isFallback(type)) return
+    for (const fallback of await this.dropLoneFallbacks(principal.id)) this.#emit(log, 'type.disabled', principal, fallback)
+  }
+
+  /**
+   * With no primary type left enabled, the fallbacks (recovery codes back up nothing) are
+   * disabled too; answers those it disabled. After a deactivation, and after an admin reset.
+   */
+  async dropLoneFallbacks (principalId: string): Promise<string[]> {
+    const records = await this.#repository.getTypes(principalId)
+    if (records.some((r) => r.status === MFA_STATUS.ENABLED && this.#isPrimary(r.type))) return []
+    const disabled: string[] = []
+    for (const r of records) {
+      if (r.status !== MFA_STATUS.DISABLED && this.isFallback(r.type) && await this.#repository.disable(principalId, r.type)) disabled.push(r.type)
     }
+    return disabled
   }
 
   async trigger ({ log, caller, type }: Omit<MfaRequest, 'code'>): Promise<void> {
