@@ -28,7 +28,9 @@ test('10,000 random codes: zero successes, lockout engaged, every failure accoun
     }
   }
   const smsOutbox = new Outbox()
-  const s = await buildApp({ repository, providers: [emailProvider({ send: (m) => { s.outbox.messages.push(m) } }), emailProvider({ type: 'sms', send: smsOutbox.send })], protectedResources: ['carts'] }, (app) => {
+  // Events are counted, not kept: the heap check below measures the plugin, not this test's log.
+  const counted = new Map<string, number>()
+  const s = await buildApp({ repository, onEvent: (e) => { counted.set(e.name, (counted.get(e.name) ?? 0) + 1) }, providers: [emailProvider({ send: (m) => { s.outbox.messages.push(m) } }), emailProvider({ type: 'sms', send: smsOutbox.send })], protectedResources: ['carts'] }, (app) => {
     app.post('/carts', async () => ({ ok: true }))
   }, new LogCapture(false))
   t.teardown(() => s.app.close())
@@ -38,7 +40,8 @@ test('10,000 random codes: zero successes, lockout engaged, every failure accoun
   await post(s.app, 'multi-factor-auth-type-activate', tok, { type: 'sms', code: s.outbox.last() })
   const emailCode = s.outbox.last()
   const smsCode = smsOutbox.last()
-  const events = s.events.length
+  const before = new Map(counted)
+  const attack = (name: string): number => (counted.get(name) ?? 0) - (before.get(name) ?? 0)
 
   admitted = 0 // the owner's own checks above do not count
   const heapBefore = heap()
@@ -59,12 +62,10 @@ test('10,000 random codes: zero successes, lockout engaged, every failure accoun
   }
   t.same([...statuses], [[403, GUESSES]], 'every guess answered 403 (5901), none succeeded')
   t.equal(admitted + refusedWhileLocked, GUESSES, 'each guess was either admitted (and counted) or refused by the lockout')
-  const attack = s.events.slice(events)
-  const rejected = attack.filter((e) => e.name === 'code.rejected').length
-  t.equal(rejected, admitted, 'every admitted guess was compared and rejected')
-  t.equal(attack.filter((e) => e.name === 'code.locked_out').length, refusedWhileLocked, 'every other one refused unread')
+  t.equal(attack('code.rejected'), admitted, 'every admitted guess was compared and rejected')
+  t.equal(attack('code.locked_out'), refusedWhileLocked, 'every other one refused unread')
   // 10 failures lock for 15 minutes, then one failure each time a lock ends: 30, then 60 minutes.
-  t.equal(attack.filter((e) => e.name === 'principal.locked').length, 3, 'locked 3 times in 100 minutes (at 0, 15 and 45)')
+  t.equal(attack('principal.locked'), 3, 'locked 3 times in 100 minutes (at 0, 15 and 45)')
   t.equal(admitted, 12, `only ${admitted} of ${GUESSES} guesses were ever compared with a code`)
   t.ok(((await inner.getType('victim', 'email'))?.code?.attempts ?? 0) >= 3, 'the email code is blocked (maxAttempts)')
 
