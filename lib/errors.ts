@@ -47,6 +47,12 @@ export const InvalidOptionError = createError<[string, string]>(
 )
 
 /**
+ * An `X-MFA-Code` header longer than any valid one (a passkey's response is the longest): a
+ * client mistake outside the Glue catalogue, answered 400 without a Glue code.
+ */
+export const CodeTooLongError = createError('FST_GLUE_MFA_CODE_TOO_LONG', 'X-MFA-Code is too long.', 400)
+
+/**
  * A repository that cannot work (driver missing, store unreachable, bad credentials), raised by
  * its `ready()` so that Fastify's `ready()` fails at boot with the cause and the fix.
  */

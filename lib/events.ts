@@ -6,6 +6,7 @@ export type MfaEventName =
   | 'principal.locked' | 'type.pending' | 'type.enabled' | 'type.disabled'
   | 'stepup.passed' | 'stepup.denied'
   | 'recovery.used'
+  | 'passkey.counter_rollback'
   | 'admin.reset' | 'admin.unlock' | 'admin.codes_revoked'
 
 /** An audit event. It never carries a code or a secret. */

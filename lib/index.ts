@@ -7,7 +7,10 @@ export { MFA_STATUS, MFA_STATUS_LABELS, type MfaStatus } from './status.js'
 export { emailProvider, type EmailProviderOptions } from './providers/email.js'
 export { totpProvider, type TotpAlgorithm, type TotpProviderOptions } from './providers/totp.js'
 export { recoveryCodesProvider, type RecoveryCodesProviderOptions } from './providers/recovery.js'
-export type { CodeMessage, ComputedCodeProvider, DeliveredCodeProvider, MfaProvider, RecoveryCodesProvider } from './providers/types.js'
+export { passkeyProvider, type PasskeyProviderOptions } from './providers/passkey.js'
+export type {
+  CodeMessage, ComputedCodeProvider, DeliveredCodeProvider, MfaProvider, PasskeyProvider, PasskeyUserVerification, RecoveryCodesProvider
+} from './providers/types.js'
 export { memoryRepository } from './repositories/memory.js'
 export { sqliteRepository, type SqliteRepositoryOptions, type SqliteDatabase, type SqliteStatement } from './repositories/sqlite.js'
 export { postgresRepository, type PostgresRepositoryOptions, type PgPool, type PgClient, type PgQueryConfig, type PgResult } from './repositories/postgres.js'

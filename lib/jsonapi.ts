@@ -28,7 +28,8 @@ const fastifyDetails: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large.',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Request body length is invalid.',
   FST_ERR_CTP_EMPTY_JSON_BODY: POST_DATA_INVALID,
-  FST_ERR_CTP_INVALID_JSON_BODY: POST_DATA_INVALID
+  FST_ERR_CTP_INVALID_JSON_BODY: POST_DATA_INVALID,
+  FST_GLUE_MFA_CODE_TOO_LONG: 'X-MFA-Code is too long.'
 }
 
 function errorStatus (error: FastifyError): number {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type {} from '@fastify/jwt'
-import { MfaErrors } from './errors.js'
+import { CodeTooLongError, MfaErrors } from './errors.js'
 
 /** Who is asking: what the `principal` option made of the verified JWT payload. */
 export interface Principal {
@@ -42,10 +42,20 @@ export interface AuthenticatorOptions {
   extractsToken: boolean
 }
 
-/** The `X-MFA-Code` header, trimmed; '' when absent or blank. */
+/**
+ * The longest `X-MFA-Code` read (characters, after trimming): a passkey's signed response,
+ * base64url-encoded, is the longest valid one (about 1–2 KB); anything longer is refused
+ * before any work is done on it.
+ */
+export const MAX_CODE_LENGTH = 8192
+
+/** The `X-MFA-Code` header, trimmed; '' when absent or blank; 400 when longer than MAX_CODE_LENGTH. */
 export function codeHeader (request: FastifyRequest): string {
   const value = request.headers['x-mfa-code']
-  return typeof value === 'string' ? value.trim() : ''
+  if (typeof value !== 'string') return ''
+  const code = value.trim()
+  if (code.length > MAX_CODE_LENGTH) throw new CodeTooLongError()
+  return code
 }
 
 export function createAuthenticator ({ backend, principal: mapPrincipal, findPrincipal, extractsToken }: AuthenticatorOptions): Authenticator {

@@ -83,10 +83,25 @@ export const CodeHeaders = Type.Object({
   'x-mfa-code': Type.Optional(Type.String({ description: 'The MFA code (email code or authenticator app code)' }))
 })
 
-export const ProvisioningResponse = Type.Object({
-  data: Type.Object({
-    type: Type.Literal(RESOURCES.activate),
-    id: Type.String(),
-    attributes: Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
-  })
-}, { description: 'What to show once: an authenticator-app type\'s secret and otpauthUri (TOTP), or the codes to save (recovery codes)' })
+/** One value of a 201 answer's attributes: a string, a list of strings, or an object (a passkey's options, as the browser takes them). */
+const ProvisioningValue = Type.Union([
+  Type.String(),
+  Type.Array(Type.String()),
+  Type.Object({}, { additionalProperties: true })
+])
+
+const PROVISIONING_DESCRIPTIONS: Record<string, string> = {
+  [RESOURCES.activate]: 'What to show once: an authenticator-app type\'s secret and otpauthUri (TOTP), the codes to save (recovery codes), or the registration options of a passkey',
+  [RESOURCES.trigger]: 'A passkey type\'s authentication options, with a fresh single-use challenge'
+}
+
+/** The 201 answer of activate (what to show once) and trigger (a passkey's challenge). */
+export function provisioningResponse<Resource extends string> (resource: Resource) {
+  return Type.Object({
+    data: Type.Object({
+      type: Type.Literal(resource),
+      id: Type.String(),
+      attributes: Type.Record(Type.String(), ProvisioningValue)
+    })
+  }, { description: PROVISIONING_DESCRIPTIONS[resource] })
+}

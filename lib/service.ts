@@ -76,6 +76,7 @@ export class MfaService {
   constructor (options: ResolvedOptions) {
     this.#options = options
     this.#repository = options.repository
+    this.#emit = createEmitter(options.clock, options.onEvent)
     const tools = {
       repository: options.repository,
       keys: new CodeKeys(options.codeSecret),
@@ -84,10 +85,10 @@ export class MfaService {
       codeTtl: options.codeTtl,
       maxAttempts: options.maxAttempts,
       resendCooldown: options.resendCooldown,
-      clock: options.clock
+      clock: options.clock,
+      emit: this.#emit
     }
     this.#factors = new Map(options.providers.map((p) => [p.type, createFactor(p, tools)]))
-    this.#emit = createEmitter(options.clock, options.onEvent)
     this.#tokenRule = options.principalLockout
     this.#ceilingRule = { ...options.principalLockout, failures: options.principalLockout.failures * TOKEN_CEILING }
   }
@@ -216,13 +217,16 @@ export class MfaService {
     return disabled
   }
 
-  async trigger ({ log, caller, type }: Omit<MfaRequest, 'code'>): Promise<void> {
+  /** Sends a fresh code; a kind that sends nothing may answer what to show instead (a passkey's challenge). */
+  async trigger ({ log, caller, type }: Omit<MfaRequest, 'code'>): Promise<ActivationResult> {
     const { principal } = caller
     const factor = this.#factor(type)
     const record = await this.#repository.getType(principal.id, type)
     if (record === null || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
-    const delivery = await factor.resend({ log, principal, record, now: this.#options.clock() })
-    this.#delivered(log, principal, type, delivery)
+    const resent = await factor.resend({ log, principal, record, now: this.#options.clock() })
+    if (typeof resent !== 'string') return resent
+    this.#delivered(log, principal, type, resent)
+    return null
   }
 
   /**
@@ -306,7 +310,7 @@ export class MfaService {
     let lostStatus = false
     for (const record of records) {
       const factor = this.#factors.get(record.type)
-      const proof = factor?.prove(principal.id, record, code, now) ?? null
+      const proof = (await factor?.prove(principal.id, record, code, now, { log, principal })) ?? null
       if (proof === null) continue
       const result = await this.#repository.acceptCode(principal.id, record.type, proof, { now, maxAttempts, requireStatus, enable, tokenId })
       if (result === 'accepted') {

@@ -205,6 +205,7 @@ const EVENT_NAMES = [
   'stepup.passed',
   'stepup.denied',
   'recovery.used',
+  'passkey.counter_rollback',
   'admin.reset',
   'admin.unlock',
   'admin.codes_revoked'

@@ -177,7 +177,7 @@ test('the recovery kind on its own: no state counts as no codes; a type enabled 
   const { memoryRepository } = await import('../lib/repositories/memory.js')
   const repository = memoryRepository()
   const factor = recoveryKind.create(recoveryCodesProvider({ count: 2 }), {
-    repository, keys: new CodeKeys('k'.repeat(32)), matched: new MatchedCodes(), codeLength: 6, codeTtl: 1, maxAttempts: 3, resendCooldown: 0, clock: Date.now
+    repository, keys: new CodeKeys('k'.repeat(32)), matched: new MatchedCodes(), codeLength: 6, codeTtl: 1, maxAttempts: 3, resendCooldown: 0, clock: Date.now, emit: () => {}
   })
   const record = { type: RECOVERY, status: 0 as const, code: null, lastSentAt: null, secret: null, lastStep: null }
   t.equal(factor.remaining?.(record), 0)

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CodeKeys, MatchedCodes } from '../codes.js'
+import type { EmitEvent } from '../events.js'
 import type { Principal } from '../principal.js'
 import type { CodeProof, MfaRepository, TypeRecord } from '../repositories/types.js'
 
@@ -16,6 +17,8 @@ export interface FactorTools {
   maxAttempts: number
   resendCooldown: number
   clock: () => number
+  /** The audit events, for what only a factor sees (a passkey's signature counter going backwards). */
+  emit: EmitEvent
 }
 
 /** One request as a factor sees it: who asks, when, and what is stored of its type. */
@@ -30,8 +33,22 @@ export interface FactorRequest {
 /** Whether a code went out: `none` for kinds that send nothing (an authenticator app computes its own). */
 export type Delivery = 'sent' | 'failed' | 'none'
 
-/** What the 201 answer of an activation shows: a secret to scan, codes to save. */
-export type Provisioning = Record<string, string | string[]>
+/** A value of what a 201 answer shows: a string, a list of strings, or a JSON object (a passkey's options). */
+export type ProvisioningValue = string | string[] | { [key: string]: unknown }
+
+/** What a 201 answer shows: a secret to scan, codes to save, a passkey's options. */
+export type Provisioning = Record<string, ProvisioningValue>
+
+/** What a trigger of a kind that sends nothing can answer instead: what to show (a passkey's challenge). */
+export interface Shown {
+  provisioning: Provisioning
+}
+
+/** Who a submission is checked for, for the events a factor emits itself. */
+export interface ProveContext {
+  log: FastifyBaseLogger
+  principal: Principal
+}
 
 /** What starting activation did. */
 export interface Started {
@@ -54,14 +71,18 @@ export interface Factor {
    * type became enabled meanwhile (nothing stored).
    */
   start: (request: FactorRequest) => Promise<Started | null>
-  /** For an enabled type: sends a new code (or `none` when the kind has nothing to send). */
-  resend: (request: FactorRequest & { record: TypeRecord }) => Promise<Delivery>
+  /**
+   * For an enabled type: sends a new code (or `none` when the kind has nothing to send), or
+   * answers what to show instead (a passkey's fresh challenge).
+   */
+  resend: (request: FactorRequest & { record: TypeRecord }) => Promise<Delivery | Shown>
   /**
    * Runs only for an admitted submission: the proof the store accepts atomically when `code`
-   * is right for `record` as read before the admission, else null. Synchronous and free of
-   * store calls: the store re-checks the proof when it accepts.
+   * is right for `record` as read before the admission, else null. Free of store calls (the
+   * store re-checks the proof when it accepts); synchronous for codes, a promise where the
+   * check itself is asynchronous (a passkey's signature).
    */
-  prove: (principalId: string, record: TypeRecord, code: string, now: number) => CodeProof | null
+  prove: (principalId: string, record: TypeRecord, code: string, now: number, context?: ProveContext) => CodeProof | null | Promise<CodeProof | null>
   /** Whether a wrong submission counts against `record`'s own code (its attempts). */
   countsAttempts: (record: TypeRecord) => boolean
   /**

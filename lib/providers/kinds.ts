@@ -1,6 +1,7 @@
 import { computedKind } from './computed.js'
 import { deliveredKind } from './delivered.js'
 import type { Factor, FactorKind, FactorTools } from './factor.js'
+import { passkeyKind } from './passkey.js'
 import { recoveryKind } from './recovery.js'
 import type { MfaProvider } from './types.js'
 
@@ -8,7 +9,8 @@ import type { MfaProvider } from './types.js'
 export const FACTOR_KINDS: Record<MfaProvider['kind'], FactorKind<any>> = {
   delivered: deliveredKind,
   computed: computedKind,
-  recovery: recoveryKind
+  recovery: recoveryKind,
+  passkey: passkeyKind
 }
 
 /** The factor for a provider checked at registration (its kind exists). */

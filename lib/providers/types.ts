@@ -48,4 +48,24 @@ export interface RecoveryCodesProvider {
   count: number
 }
 
-export type MfaProvider = DeliveredCodeProvider | ComputedCodeProvider | RecoveryCodesProvider
+export type PasskeyUserVerification = 'required' | 'preferred' | 'discouraged'
+
+/**
+ * A passkey (WebAuthn, `passkeyProvider()`): the browser signs a single-use challenge with a key
+ * that never leaves the authenticator; the plugin stores the public key and signature counter.
+ */
+export interface PasskeyProvider {
+  kind: 'passkey'
+  type: string
+  /** The site's name, shown by the browser. */
+  rpName: string
+  /** The relying party id: the site's domain. */
+  rpID: string
+  /** The origins a response may come from. */
+  origin: string[]
+  userVerification: PasskeyUserVerification
+  /** ms a challenge can be answered. */
+  challengeTtl: number
+}
+
+export type MfaProvider = DeliveredCodeProvider | ComputedCodeProvider | RecoveryCodesProvider | PasskeyProvider

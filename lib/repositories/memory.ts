@@ -146,6 +146,11 @@ export function memoryRepository (): MfaRepository {
         const code = found.code
         if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         code.verified = true
+      } else if ('challenge' in proof) {
+        const code = found.code
+        if (code === null || code.hash !== proof.challenge || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
+        found.code = null
+        found.secret = proof.secret
       } else if ('step' in proof) {
         if (found.lastStep !== null && proof.step <= found.lastStep) return 'code-invalid'
         found.lastStep = proof.step

@@ -241,6 +241,10 @@ function statements (prefix: string) {
     // One hash out of the comma-separated set (hex hashes: none is part of another).
     acceptSpend: accept(types, lockouts, "secret = btrim(replace(',' || secret || ',', ',' || $5 || ',', ','), ',')",
       "position(',' IN $5) = 0 AND position(',' || $5 || ',' IN ',' || secret || ',') > 0", '$6'),
+    // A signed challenge: the newest code, used once (dropped), the factor's new state stored.
+    acceptChallenge: accept(types, lockouts,
+      'code_hash = NULL, code_expires_at = NULL, code_attempts = 0, code_verified = FALSE, secret = $8',
+      'code_hash = $5 AND $6::bigint < code_expires_at AND code_attempts < $7::int', '$9'),
     countAttempts: `
       UPDATE ${types} SET code_attempts = code_attempts + 1
       WHERE principal_id = $1 AND type = ANY($2::text[]) AND code_hash IS NOT NULL
@@ -427,7 +431,9 @@ export function postgresRepository (options: PostgresRepositoryOptions): MfaRepo
         ? await query(sql.acceptHash, [principalId, type, requireStatus, status, proof.hash, now, maxAttempts, tokenId ?? ''])
         : 'step' in proof
           ? await query(sql.acceptStep, [principalId, type, requireStatus, status, proof.step, tokenId ?? ''])
-          : await query(sql.acceptSpend, [principalId, type, requireStatus, status, proof.spend, tokenId ?? ''])
+          : 'challenge' in proof
+            ? await query(sql.acceptChallenge, [principalId, type, requireStatus, status, proof.challenge, now, maxAttempts, proof.secret, tokenId ?? ''])
+            : await query(sql.acceptSpend, [principalId, type, requireStatus, status, proof.spend, tokenId ?? ''])
       if (changed.length > 0) return 'accepted'
       // Why it was refused, read after the refusal: a status that is not (or no longer) the
       // required one is 'status-changed'; otherwise the code or step was not valid.

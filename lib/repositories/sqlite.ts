@@ -180,6 +180,13 @@ function prepare (db: SqliteDatabase, prefix: string) {
       UPDATE ${types} SET secret = trim(replace(',' || secret || ',', ',' || @spend || ',', ','), ','), status = @status
       WHERE ${key} AND status = @requireStatus AND instr(@spend, ',') = 0 AND instr(',' || secret || ',', ',' || @spend || ',') > 0
       RETURNING 1`),
+    // A signed challenge: the newest code, used once (dropped), the factor's new state stored.
+    acceptChallenge: db.prepare(`
+      UPDATE ${types} SET code_hash = NULL, code_expires_at = NULL, code_attempts = 0, code_verified = 0,
+        secret = @secret, status = @status
+      WHERE ${key} AND status = @requireStatus AND code_hash = @challenge
+        AND @now < code_expires_at AND code_attempts < @maxAttempts
+      RETURNING 1`),
     status: db.prepare(`SELECT status FROM ${types} WHERE ${key}`),
     disable: db.prepare(`
       UPDATE ${types} SET status = ${DISABLED}, code_hash = NULL, code_expires_at = NULL, code_attempts = 0,
@@ -228,7 +235,9 @@ function prepare (db: SqliteDatabase, prefix: string) {
     return { admitted: true, locked }
   })
   const acceptCode = db.transaction((params: Record<string, unknown>, proof: CodeProof, tokenId: string | null): AcceptResult => {
-    const statement = 'step' in proof ? statements.acceptStep : 'hash' in proof ? statements.acceptHash : statements.acceptSpend
+    const statement = 'step' in proof
+      ? statements.acceptStep
+      : 'hash' in proof ? statements.acceptHash : 'challenge' in proof ? statements.acceptChallenge : statements.acceptSpend
     if (statement.get(params) === undefined) {
       const row = statements.status.get(params) as { status: number } | undefined
       return row?.status === params.requireStatus ? 'code-invalid' : 'status-changed'

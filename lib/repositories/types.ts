@@ -37,9 +37,11 @@ export interface TypeStatus {
 
 /**
  * How a code is proven: a delivered code by its hash (the newest code), a computed one by its
- * time step, a single-use code of a set by its hash, which accepting removes from the set.
+ * time step, a single-use code of a set by its hash, which accepting removes from the set, and
+ * a signed challenge (a passkey) by the challenge's hash (the newest code), which accepting
+ * drops (single use) while storing the factor's new state in `secret`.
  */
-export type CodeProof = { hash: string } | { step: number } | { spend: string }
+export type CodeProof = { hash: string } | { step: number } | { spend: string } | { challenge: string, secret: string }
 
 /** One lockout counter's rule (spec: escalating lockout). */
 export interface LockoutRule {
@@ -137,8 +139,9 @@ export interface MfaRepository {
    * After an admission: accepts a code if it is still the valid one (hash: the newest code,
    * not expired, attempts below `maxAttempts`; step: after the last accepted one; spend: one of
    * the comma-separated hashes in `secret`, which is removed from it, keeping the others in
-   * order) and the status is as required, and in the same atomic step resets the principal's
-   * counter and the token's (see AcceptOptions).
+   * order; challenge: as hash, and then the code is dropped, attempts 0, and `secret` replaced
+   * by the proof's) and the status is as required, and in the same atomic step resets the
+   * principal's counter and the token's (see AcceptOptions).
    */
   acceptCode: (principalId: string, type: string, proof: CodeProof, options: AcceptOptions) => Promise<AcceptResult>
   /**

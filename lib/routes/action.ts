@@ -5,10 +5,10 @@ import { MfaErrors } from '../errors.js'
 import { JSON_API_TYPE } from '../jsonapi.js'
 import { codeHeader } from '../principal.js'
 import type { Caller } from '../service.js'
-import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES, NoContent, POST_ERROR_STATUSES, ProvisioningResponse } from '../schemas.js'
+import { actionBody, CodeHeaders, errorResponses, MEDIA_TYPES, NoContent, POST_ERROR_STATUSES, provisioningResponse } from '../schemas.js'
 import { routeConfig, type RouteContext } from './context.js'
 
-type Provisioning = Static<typeof ProvisioningResponse>
+type Provisioning = Static<ReturnType<typeof provisioningResponse<string>>>
 
 /** What one POST resource does once the request is known to be well-formed. */
 export interface ActionSpec {
@@ -17,7 +17,7 @@ export interface ActionSpec {
   description: string
   /** Verify and deactivate always need the code, checked right after the principal. */
   codeRequired: boolean
-  /** Whether the resource can answer 201 with provisioning data (activate, for an authenticator-app type). */
+  /** Whether the resource can answer 201 with what to show (activate: a secret, codes, a passkey's options; trigger: a passkey's challenge). */
   provisions: boolean
   /** Does the work; provisioning data it returns is answered with 201, nothing with 204. */
   run: (log: FastifyBaseLogger, input: { caller: Caller, type: string, code: string }) => Promise<Provisioning | undefined>
@@ -41,9 +41,9 @@ const dropTypeNotAString: preValidationHookHandler = function dropTypeNotAString
 }
 
 /** The answers of a POST resource: 201 only for one that provisions, 204, and the error documents. */
-function responses (provisions: boolean): { 201?: typeof ProvisioningResponse, 204: typeof NoContent } & ReturnType<typeof errorResponses<typeof POST_ERROR_STATUSES[number]>> {
+function responses (spec: ActionSpec): { 201?: ReturnType<typeof provisioningResponse<string>>, 204: typeof NoContent } & ReturnType<typeof errorResponses<typeof POST_ERROR_STATUSES[number]>> {
   const errors = errorResponses(POST_ERROR_STATUSES)
-  return provisions ? { 201: ProvisioningResponse, 204: NoContent, ...errors } : { 204: NoContent, ...errors }
+  return spec.provisions ? { 201: provisioningResponse(spec.resource), 204: NoContent, ...errors } : { 204: NoContent, ...errors }
 }
 
 /** The skeleton the four POST resources share: schema, then the checks in the documented order. */
@@ -57,7 +57,7 @@ export function actionRoute (app: FastifyInstance, ctx: RouteContext, spec: Acti
       ...MEDIA_TYPES,
       body: actionBody(spec.resource),
       headers: CodeHeaders,
-      response: responses(spec.provisions)
+      response: responses(spec)
     },
     config: routeConfig(ctx),
     preValidation: dropTypeNotAString

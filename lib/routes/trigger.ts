@@ -7,12 +7,13 @@ export function triggerRoute (app: FastifyInstance, ctx: RouteContext): void {
   actionRoute(app, ctx, {
     resource: RESOURCES.trigger,
     summary: 'Send an MFA code',
-    description: 'Sends a fresh code for an enabled type (superseding the previous one), at most once per resend cooldown. Authenticator-app types send nothing.',
-    provisions: false,
+    description: 'Sends a fresh code for an enabled type (superseding the previous one), at most once per resend cooldown (204). Authenticator-app types send nothing. A passkey type answers 201 with fresh authentication options (a single-use challenge) in attributes.options instead.',
+    provisions: true,
     codeRequired: false,
     async run (log, { caller, type }) {
-      await ctx.service.trigger({ log, caller, type })
-      return undefined
+      const result = await ctx.service.trigger({ log, caller, type })
+      if (result === null) return undefined
+      return { data: { type: RESOURCES.trigger, id: type, attributes: { type, ...result.provisioning } } }
     }
   })
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
-import type { AcceptOptions, Admission, AdmitOptions, LockoutRule, MfaRepository, TypeRecord } from '../repositories/types.js'
+import type { AcceptOptions, Admission, AdmitOptions, CodeProof, LockoutRule, MfaRepository, TypeRecord } from '../repositories/types.js'
 import { MFA_STATUS } from '../status.js'
 
 /** Registers one named async check, e.g. node:test's `test`, mocha's `it`. */
@@ -277,6 +277,39 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.deepEqual(await repo.admit(p, admitting()), admitted(true))
   })
 
+  check('acceptCode by challenge: the newest code once (dropped), the proof\'s secret stored; enable moves 1 → 2', async ({ repo, principal }) => {
+    const p = principal()
+    const h = hash('challenge')
+    const code = { hash: h, expiresAt: NOW + TTL }
+    const proof = (secret: string): CodeProof => ({ challenge: h, secret })
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s1'), accept()), 'status-changed')
+    assert.equal(await repo.beginActivation(p, 'passkey', null, code), true)
+    assert.equal(await repo.acceptCode(p, 'passkey', { challenge: hash('other'), secret: 's1' }, accept()), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s1'), accept({ now: NOW + TTL })), 'code-invalid')
+    await repo.countAttempts(p, ['passkey'], 3)
+    await repo.countAttempts(p, ['passkey'], 3)
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s1'), accept({ maxAttempts: 2 })), 'code-invalid')
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s1'), accept({ requireStatus: ENABLED })), 'status-changed')
+    // Nothing changed by the refusals but the two counted attempts.
+    assert.deepEqual(await repo.getType(p, 'passkey'), record('passkey', { status: PENDING, code: { hash: h, expiresAt: NOW + TTL, attempts: 2, verified: false } }))
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s1'), accept({ enable: true, now: NOW + TTL - 1 })), 'accepted')
+    assert.deepEqual(await repo.getType(p, 'passkey'), record('passkey', { status: ENABLED, secret: 's1' }))
+    // Used once: the same challenge never passes again, in any status.
+    assert.equal(await repo.acceptCode(p, 'passkey', proof('s2'), accept({ requireStatus: ENABLED })), 'code-invalid')
+    await repo.storeCode(p, 'passkey', { hash: hash('next'), expiresAt: NOW + TTL })
+    assert.equal(await repo.acceptCode(p, 'passkey', { challenge: hash('next'), secret: 's2' }, accept({ requireStatus: ENABLED })), 'accepted')
+    assert.deepEqual(await repo.getType(p, 'passkey'), record('passkey', { status: ENABLED, secret: 's2' }))
+  })
+
+  check('acceptCode by challenge resets the counters like any accepted code', async ({ repo, principal }) => {
+    const p = principal()
+    assert.equal(await repo.beginActivation(p, 'passkey', null, { hash: hash('c'), expiresAt: NOW + TTL }), true)
+    for (let i = 0; i < 9; i++) assert.deepEqual(await repo.admit(p, admitting()), admitted())
+    assert.equal(await repo.acceptCode(p, 'passkey', { challenge: hash('c'), secret: 's' }, accept()), 'accepted')
+    for (let i = 0; i < 9; i++) assert.deepEqual(await repo.admit(p, admitting()), admitted())
+    assert.deepEqual(await repo.admit(p, admitting()), admitted(true))
+  })
+
   check('countAttempts counts against each newest code and reports those reaching maxAttempts', async ({ repo, principal }) => {
     const p = principal()
     await pendingWithCode(repo, p, hash('a'), 'email')
@@ -460,6 +493,18 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.equal(count(results, 'accepted'), 1)
     assert.equal(count(results, 'code-invalid'), 19)
     assert.equal((await b.getType(p, 'recovery-codes'))?.secret, `${hash('r1')},${hash('r3')}`)
+  })
+
+  check('20 simultaneous acceptCode of one challenge: exactly one accepted, its secret stored', async ({ pair, principal }) => {
+    const [a, b] = await pair()
+    const p = principal()
+    assert.equal(await a.beginActivation(p, 'passkey', 'before', { hash: hash('c'), expiresAt: NOW + TTL }), true)
+    const results = await times(20, (i) => (i % 2 === 0 ? a : b).acceptCode(p, 'passkey', { challenge: hash('c'), secret: `after-${i}` }, accept()))
+    assert.equal(count(results, 'accepted'), 1)
+    assert.equal(count(results, 'code-invalid'), 19)
+    const stored = await b.getType(p, 'passkey')
+    assert.equal(stored?.code, null)
+    assert.equal(stored?.secret, `after-${results.indexOf('accepted')}`)
   })
 
   check('20 simultaneous reserveSend within the cooldown: exactly one slot', async ({ pair, principal }) => {

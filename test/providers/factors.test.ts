@@ -24,6 +24,7 @@ function tools (overrides: Partial<FactorTools> = {}): FactorTools {
     maxAttempts: 3,
     resendCooldown: 0,
     clock: () => NOW,
+    emit: () => {},
     ...overrides
   }
 }

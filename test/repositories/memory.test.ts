@@ -57,6 +57,11 @@ function racyRepository (): MfaRepository {
         const code = seen.code
         if (code === null || code.hash !== proof.hash || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
         if (record.code !== null) record.code.verified = true
+      } else if ('challenge' in proof) {
+        const code = seen.code
+        if (code === null || code.hash !== proof.challenge || options.now >= code.expiresAt || code.attempts >= options.maxAttempts) return 'code-invalid'
+        record.code = null
+        record.secret = proof.secret
       } else if ('step' in proof) {
         if (seen.lastStep !== null && proof.step <= seen.lastStep) return 'code-invalid'
         record.lastStep = proof.step
@@ -107,6 +112,7 @@ test('the suite catches a repository that is only correct one call at a time', a
   const failed: string[] = []
   await repositoryConformance(async (name, fn) => { await fn().catch(() => failed.push(name)) }, () => repository)
   t.same(failed.sort(), [
+    '20 simultaneous acceptCode of one challenge: exactly one accepted, its secret stored',
     '20 simultaneous acceptCode of one time step: exactly one accepted',
     '20 simultaneous acceptCode spending one hash of a set: exactly one accepted, the others kept',
     '20 simultaneous acceptCode(enable) of the right code: exactly one accepted',
