@@ -1,0 +1,410 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPairSync } from 'node:crypto'
+import { test, type Test } from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import {
+  emailProvider, InvalidOptionError, memoryRepository, passkeyProvider, postgresRepository, sqliteRepository,
+  type GlueMfaOptions, type MfaRepository
+} from '../lib/index.js'
+import { CodeKeys } from '../lib/codes.js'
+import { challengeHash, decodeResponse, encodeResponse } from '../lib/providers/passkey.js'
+import { buildApp, CODE_SECRET, expectError, list, post, statuses, type TestApp } from './helpers.js'
+import { freshPrefix, pgUrl, postgresAvailable } from './repositories/pg.js'
+import { header, SoftAuthenticator } from './webauthn.js'
+
+const ACTIVATE = 'multi-factor-auth-type-activate'
+const VERIFY = 'multi-factor-auth-type-verify'
+const DEACTIVATE = 'multi-factor-auth-type-deactivate'
+const TRIGGER = 'multi-factor-auth-trigger'
+const RP_ID = 'shop.example'
+const ORIGIN = 'https://shop.example'
+const PASSKEY = { type: 'passkey' }
+
+interface Setup extends TestApp {
+  bearer: string
+  authenticator: SoftAuthenticator
+  /** POST /carts (protected) with this X-MFA-Code: the status. */
+  carts: (code: string, bearer?: string) => Promise<LightMyRequestResponse>
+  /** Activation's registration options (201). */
+  activate: (code?: string) => Promise<{ challenge: string } & Record<string, any>>
+  /** A trigger's authentication options (201). */
+  challenge: () => Promise<{ challenge: string } & Record<string, any>>
+  /** Activates and verifies the passkey with `authenticator`. */
+  enrol: () => Promise<void>
+  /** A fresh challenge, signed: an X-MFA-Code that passes once. */
+  assertion: (overrides?: Parameters<SoftAuthenticator['assert']>[1]) => Promise<string>
+}
+
+async function setup (t: Test, overrides: Partial<GlueMfaOptions> = {}, passkey: Partial<Parameters<typeof passkeyProvider>[0]> = {}): Promise<Setup> {
+  const ctx = await buildApp({
+    providers: [passkeyProvider({ rpName: 'Shop', rpID: RP_ID, origin: ORIGIN, ...passkey }), emailProvider({ send: () => {} })],
+    protectedResources: ['carts'],
+    ...overrides
+  }, (app) => { app.post('/carts', async () => ({ ok: true })) })
+  t.teardown(() => ctx.app.close())
+  const bearer = ctx.token()
+  const authenticator = new SoftAuthenticator(RP_ID, ORIGIN)
+  const carts = async (code: string, token = bearer): Promise<LightMyRequestResponse> => await ctx.app.inject({
+    method: 'POST', url: '/carts', headers: { authorization: `Bearer ${token}`, 'x-mfa-code': code }, payload: {}
+  })
+  const activate = async (code?: string): Promise<any> => {
+    const res = await post(ctx.app, ACTIVATE, bearer, { ...PASSKEY, ...(code === undefined ? {} : { code }) })
+    if (res.statusCode !== 201) throw new Error(`activate: ${res.statusCode} ${res.body}`)
+    return res.json().data.attributes.options
+  }
+  const challenge = async (): Promise<any> => {
+    const res = await post(ctx.app, TRIGGER, bearer, PASSKEY)
+    if (res.statusCode !== 201) throw new Error(`trigger: ${res.statusCode} ${res.body}`)
+    return res.json().data.attributes.options
+  }
+  const enrol = async (): Promise<void> => {
+    const res = await post(ctx.app, VERIFY, bearer, { ...PASSKEY, code: header(authenticator.register(await activate())) })
+    if (res.statusCode !== 204) throw new Error(`verify: ${res.statusCode} ${res.body}`)
+  }
+  const assertion = async (overrides?: Parameters<SoftAuthenticator['assert']>[1]): Promise<string> => header(authenticator.assert(await challenge(), overrides))
+  return { ...ctx, bearer, authenticator, carts, activate, challenge, enrol, assertion }
+}
+
+const names = (s: TestApp): string[] => s.events.map((e) => e.name)
+
+test('passkeyProvider checks its options and names the one that is wrong', async (t) => {
+  const good = { rpName: 'Shop', rpID: RP_ID, origin: ORIGIN }
+  const refused: Array<[string, Record<string, unknown>]> = [
+    ['passkeyProvider.rpName', { rpName: ' ' }],
+    ['passkeyProvider.rpID', { rpID: undefined }],
+    ['passkeyProvider.rpID', { rpID: 'https://shop.example' }],
+    ['passkeyProvider.rpID', { rpID: 'shop.example:3000' }],
+    ['passkeyProvider.rpID', { rpID: 'Shop.Example' }],
+    ['passkeyProvider.rpID', { rpID: '127.0.0.1' }],
+    ['passkeyProvider.origin', { origin: [] }],
+    ['passkeyProvider.origin', { origin: 42 }],
+    ['passkeyProvider.origin', { origin: [42] }],
+    ['passkeyProvider.origin', { origin: 'shop.example' }],
+    ['passkeyProvider.origin', { origin: 'http://shop.example' }],
+    ['passkeyProvider.origin', { origin: 'https://shop.example/' }],
+    ['passkeyProvider.origin', { origin: 'https://shop.example/login' }],
+    ['passkeyProvider.origin', { origin: 'https://evil.example' }],
+    ['passkeyProvider.origin', { origin: 'https://notshop.example' }],
+    ['passkeyProvider.origin', { origin: [ORIGIN, 'https://evil.example'] }],
+    ['passkeyProvider.userVerification', { userVerification: 'always' }],
+    ['passkeyProvider.challengeTtl', { challengeTtl: 9_999 }],
+    ['passkeyProvider.challengeTtl', { challengeTtl: 1_800_001 }]
+  ]
+  for (const [name, change] of refused) {
+    t.throws(() => passkeyProvider({ ...good, ...change } as never), new InvalidOptionError(name, 'x').constructor, `${name}: ${JSON.stringify(change)}`)
+    try {
+      passkeyProvider({ ...good, ...change } as never)
+    } catch (err) {
+      t.match((err as Error).message, `option "${name}"`)
+    }
+  }
+  t.throws(() => passkeyProvider(undefined as never), /passkeyProvider\.rpName/)
+  t.same(passkeyProvider(good), {
+    kind: 'passkey', type: 'passkey', rpName: 'Shop', rpID: RP_ID, origin: [ORIGIN], userVerification: 'preferred', challengeTtl: 300_000
+  }, 'the defaults')
+  t.same(passkeyProvider({ ...good, rpID: 'localhost', origin: ['http://localhost:3000', 'https://localhost'], type: 'key', userVerification: 'required', challengeTtl: 10_000 }), {
+    kind: 'passkey', type: 'key', rpName: 'Shop', rpID: 'localhost', origin: ['http://localhost:3000', 'https://localhost'], userVerification: 'required', challengeTtl: 10_000
+  }, 'localhost over http, several origins, every option')
+  t.equal(passkeyProvider({ ...good, origin: 'https://www.shop.example:8443' }).origin[0], 'https://www.shop.example:8443', 'a subdomain of rpID, with a port')
+})
+
+test('a passkey through the five resources: activation answers the registration options, verify enables, trigger answers a challenge, the assertion passes once', async (t) => {
+  const s = await setup(t)
+  const res = await post(s.app, ACTIVATE, s.bearer, PASSKEY)
+  t.equal(res.statusCode, 201)
+  t.match(res.headers['content-type'], /^application\/vnd\.api\+json/)
+  const { data } = res.json()
+  t.same([data.type, data.id, data.attributes.type], [ACTIVATE, 'passkey', 'passkey'])
+  const options = data.attributes.options
+  t.match(options, {
+    rp: { name: 'Shop', id: RP_ID },
+    user: { name: 'customer-1', displayName: 'customer-1' },
+    attestation: 'none',
+    timeout: 300_000,
+    authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' }
+  })
+  t.match(options.challenge, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url')
+  t.notMatch(options.user.id, /customer-1/, 'the user handle does not show the principal id')
+  t.same(statuses(await list(s.app, s.bearer)), { passkey: 1, email: 0 }, 'pending')
+
+  t.equal((await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code: header(s.authenticator.register(options)) })).statusCode, 204)
+  t.same(statuses(await list(s.app, s.bearer)), { passkey: 2, email: 0 }, 'enabled')
+
+  expectError(t, await s.carts(''), 403, '5900')
+  const trigger = await post(s.app, TRIGGER, s.bearer, PASSKEY)
+  t.equal(trigger.statusCode, 201)
+  const request = trigger.json().data
+  t.same([request.type, request.id, request.attributes.type], [TRIGGER, 'passkey', 'passkey'])
+  t.match(request.attributes.options, { rpId: RP_ID, userVerification: 'preferred', allowCredentials: [{ id: s.authenticator.id, type: 'public-key', transports: ['internal'] }] })
+  const signed = header(s.authenticator.assert(request.attributes.options))
+  t.equal((await s.carts(signed)).statusCode, 200, 'the assertion passes the step-up')
+  expectError(t, await s.carts(signed), 403, '5901', 'X-MFA-Code is invalid.')
+  t.same(names(s), ['type.pending', 'code.verified', 'type.enabled', 'stepup.denied', 'stepup.passed', 'code.rejected', 'stepup.denied'])
+
+  // The user handle is stable for the principal: a second registration shows the same one.
+  t.equal((await s.app.inject({ method: 'GET', url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${s.bearer}` } })).statusCode, 200)
+  const deactivated = await post(s.app, DEACTIVATE, s.bearer, { ...PASSKEY, code: await s.assertion() })
+  t.equal(deactivated.statusCode, 204, 'deactivated with a fresh assertion')
+  t.same(statuses(await list(s.app, s.bearer)), { passkey: 0, email: 0 })
+  const again = await s.activate()
+  t.equal(again.user.id, options.user.id, 'the same user handle on a new registration')
+  t.not(again.challenge, options.challenge, 'a new challenge')
+})
+
+test('every refused assertion answers 5901 and counts like a wrong code', async (t) => {
+  const s = await setup(t)
+  await s.enrol()
+  const other = new SoftAuthenticator(RP_ID, ORIGIN)
+  const forger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+  const cases: Array<[string, () => Promise<string>]> = [
+    ['signed for another origin', async () => await s.assertion({ origin: 'https://evil.example' })],
+    ['signed for another rp id', async () => await s.assertion({ rpID: 'evil.example' })],
+    ['a challenge the server never issued', async () => await s.assertion({ challenge: 'Z'.repeat(43) })],
+    ['a registration clientData (webauthn.create) for an authentication', async () => await s.assertion({ clientType: 'webauthn.create' })],
+    ['a signature by another key', async () => await s.assertion({ signingKey: forger })],
+    ['another credential, right challenge', async () => header(other.assert(await s.challenge()))],
+    ['a registration response as an assertion', async () => header(s.authenticator.register(await s.challenge()))],
+    ['not base64url', async () => { await s.challenge(); return '{"id":"x"}' }],
+    ['base64url of something that is not JSON', async () => { await s.challenge(); return Buffer.from('not json').toString('base64url') }],
+    ['base64url of a JSON array', async () => { await s.challenge(); return encodeResponse([1, 2] as never) }],
+    ['base64url of JSON null', async () => { await s.challenge(); return Buffer.from('null').toString('base64url') }],
+    ['an email-like code', async () => { await s.challenge(); return '123456' }]
+  ]
+  for (const [name, make] of cases) {
+    const before = s.events.length
+    expectError(t, await s.carts(await make()), 403, '5901', 'X-MFA-Code is invalid.')
+    t.same(names(s).slice(before), ['code.rejected', 'stepup.denied'], `${name}: rejected`)
+    t.equal((await s.carts(await s.assertion())).statusCode, 200, `${name}: the owner still passes after it`)
+  }
+})
+
+test('a challenge is single use, expires, is blocked at maxAttempts, and a new one supersedes it', async (t) => {
+  const s = await setup(t, { maxAttempts: 2 })
+  await s.enrol()
+  // Expiry: 5 minutes by default.
+  let options = await s.challenge()
+  s.clock.advance(300_000)
+  expectError(t, await s.carts(header(s.authenticator.assert(options))), 403, '5901')
+  options = await s.challenge()
+  s.clock.advance(299_999)
+  t.equal((await s.carts(header(s.authenticator.assert(options)))).statusCode, 200, '1 ms before expiry')
+  // Superseded by a newer trigger.
+  const first = await s.challenge()
+  const second = await s.challenge()
+  expectError(t, await s.carts(header(s.authenticator.assert(first))), 403, '5901')
+  // The wrong submission above counted one attempt against the newest challenge; one more blocks it.
+  expectError(t, await s.carts('123456'), 403, '5901')
+  t.ok(names(s).includes('code.blocked'), 'blocked at maxAttempts')
+  expectError(t, await s.carts(header(s.authenticator.assert(second))), 403, '5901', 'X-MFA-Code is invalid.')
+  t.equal((await s.carts(await s.assertion())).statusCode, 200, 'a new trigger, a new challenge')
+})
+
+test('registration: refused responses, a replayed registration, a challenge of one ceremony never answering the other', async (t) => {
+  // Room for the six refusals below on one challenge (a challenge is blocked at maxAttempts).
+  const s = await setup(t, { maxAttempts: 7 })
+  const options = await s.activate()
+  const verify = async (code: string): Promise<LightMyRequestResponse> => await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code })
+  const refused: Array<[string, string]> = [
+    ['another origin', header(s.authenticator.register(options, { origin: 'https://evil.example' }))],
+    ['another rp id', header(s.authenticator.register(options, { rpID: 'evil.example' }))],
+    ['another challenge', header(s.authenticator.register(options, { challenge: 'A'.repeat(43) }))],
+    ['an assertion instead of a registration', header(s.authenticator.assert(options))],
+    ['webauthn.get clientData', header(s.authenticator.register(options, { clientType: 'webauthn.get' }))],
+    ['not a response', 'AAAA']
+  ]
+  for (const [, code] of refused) expectError(t, await verify(code), 403, '5901', 'X-MFA-Code is invalid.')
+  t.same(statuses(await list(s.app, s.bearer)), { passkey: 1, email: 0 }, `still pending after: ${refused.map(([n]) => n).join(', ')}`)
+  const registration = header(s.authenticator.register(options))
+  t.equal((await verify(registration)).statusCode, 204)
+  expectError(t, await verify(registration), 400, '5904', 'Multi-factor authentication type already activated.')
+  // A registration challenge signed as an assertion is refused: the stored hash is bound to its ceremony.
+  const keys = new CodeKeys(CODE_SECRET)
+  t.not(challengeHash(keys, 'customer-1', 'passkey', 'registration', 'c'), challengeHash(keys, 'customer-1', 'passkey', 'authentication', 'c'))
+  t.not(challengeHash(keys, 'customer-1', 'passkey', 'registration', 'c'), challengeHash(keys, 'customer-2', 'passkey', 'registration', 'c'))
+  t.not(challengeHash(keys, 'customer-1', 'passkey', 'registration', 'c'), challengeHash(keys, 'customer-1', 'key', 'registration', 'c'))
+  // A registration challenge answered late: expired.
+  await post(s.app, DEACTIVATE, s.bearer, { ...PASSKEY, code: await s.assertion() })
+  const late = await s.activate()
+  s.clock.advance(300_000)
+  expectError(t, await verify(header(s.authenticator.register(late))), 403, '5901')
+})
+
+test('user verification required: a response without it is refused', async (t) => {
+  const s = await setup(t, {}, { userVerification: 'required' })
+  const options = await s.activate()
+  t.equal(options.authenticatorSelection.userVerification, 'required')
+  expectError(t, await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code: header(s.authenticator.register(options, { noUserVerification: true })) }), 403, '5901')
+  t.equal((await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code: header(s.authenticator.register(options)) })).statusCode, 204)
+  expectError(t, await s.carts(await s.assertion({ noUserVerification: true })), 403, '5901')
+  t.equal((await s.carts(await s.assertion())).statusCode, 200)
+})
+
+test('signature counter: a counter that goes backwards is refused with passkey.counter_rollback; one that stays 0 is fine', async (t) => {
+  const s = await setup(t)
+  await s.enrol()
+  t.equal((await s.carts(await s.assertion({ counter: 5 }))).statusCode, 200, 'counter 5')
+  for (const counter of [5, 4, 0]) {
+    const before = s.events.length
+    expectError(t, await s.carts(await s.assertion({ counter })), 403, '5901')
+    t.same(names(s).slice(before), ['passkey.counter_rollback', 'code.rejected', 'stepup.denied'], `counter ${counter} after 5: a cloned authenticator`)
+    t.match(s.events[before], { name: 'passkey.counter_rollback', principalId: 'customer-1', type: 'passkey', principal: { id: 'customer-1' } })
+  }
+  t.equal((await s.carts(await s.assertion({ counter: 6 }))).statusCode, 200, 'counter 6 passes')
+
+  const z = await setup(t)
+  z.authenticator.counter = 0
+  const zero = new SoftAuthenticator(RP_ID, ORIGIN, 0)
+  Object.assign(z, { authenticator: zero })
+  const res = await post(z.app, VERIFY, z.bearer, { ...PASSKEY, code: header(zero.register(await z.activate())) })
+  t.equal(res.statusCode, 204)
+  for (let i = 0; i < 3; i++) t.equal((await z.carts(header(zero.assert(await z.challenge())))).statusCode, 200, `an authenticator without a counter, use ${i + 1}`)
+  t.notOk(names(z).includes('passkey.counter_rollback'))
+})
+
+test('wrong assertions lock the principal out like wrong codes', async (t) => {
+  const s = await setup(t)
+  await s.enrol()
+  for (let i = 0; i < 10; i++) expectError(t, await s.carts(await s.assertion({ origin: 'https://evil.example' })), 403, '5901')
+  t.ok(names(s).includes('principal.locked'), 'locked after 10 failures')
+  const before = s.events.length
+  expectError(t, await s.carts(await s.assertion()), 403, '5901')
+  t.same(names(s).slice(before), ['code.locked_out', 'stepup.denied'], 'the right assertion is refused unread while locked')
+})
+
+test('a passkey beside the code types: a code-only client is unaffected; adding and removing factors with either', async (t) => {
+  const s = await setup(t)
+  // Email first, then the passkey added with an email code.
+  const mail: string[] = []
+  const e = await buildApp({
+    providers: [emailProvider({ send: ({ code }) => { mail.push(code) } }), passkeyProvider({ rpName: 'Shop', rpID: RP_ID, origin: ORIGIN })],
+    protectedResources: ['carts']
+  }, (app) => { app.post('/carts', async () => ({ ok: true })) })
+  t.teardown(() => e.app.close())
+  const bearer = e.token()
+  t.equal((await post(e.app, ACTIVATE, bearer)).statusCode, 204)
+  t.equal((await post(e.app, VERIFY, bearer, { code: mail.at(-1) })).statusCode, 204)
+  expectError(t, await post(e.app, ACTIVATE, bearer, PASSKEY), 403, '5900')
+  const authenticator = new SoftAuthenticator(RP_ID, ORIGIN)
+  const added = await post(e.app, ACTIVATE, bearer, { ...PASSKEY, code: mail.at(-1) })
+  t.equal(added.statusCode, 201, 'added with the email code')
+  t.equal((await post(e.app, VERIFY, bearer, { ...PASSKEY, code: header(authenticator.register(added.json().data.attributes.options)) })).statusCode, 204)
+  t.same(statuses(await list(e.app, bearer)), { email: 2, passkey: 2 })
+  // The code-only flow as before: trigger email answers 204 and its code passes the step-up.
+  e.clock.advance(60_000)
+  t.equal((await post(e.app, TRIGGER, bearer)).statusCode, 204)
+  const carts = async (code: string): Promise<number> => (await e.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${bearer}`, 'x-mfa-code': code }, payload: {} })).statusCode
+  t.equal(await carts(mail.at(-1) as string), 200, 'an email code passes')
+  // The passkey removes the email type; the email code removed nothing.
+  const challenge = (await post(e.app, TRIGGER, bearer, PASSKEY)).json().data.attributes.options
+  t.equal((await post(e.app, DEACTIVATE, bearer, { code: header(authenticator.assert(challenge)) })).statusCode, 403, 'a type goes with its own code only')
+  const next = (await post(e.app, TRIGGER, bearer, PASSKEY)).json().data.attributes.options
+  t.equal((await post(e.app, DEACTIVATE, bearer, { ...PASSKEY, code: header(authenticator.assert(next)) })).statusCode, 204)
+  t.same(statuses(await list(e.app, bearer)), { email: 2, passkey: 0 })
+
+  // The passkey first: adding email needs an assertion.
+  await s.enrol()
+  expectError(t, await post(s.app, ACTIVATE, s.bearer, { code: '123456' }), 403, '5901')
+  t.equal((await post(s.app, ACTIVATE, s.bearer, { code: await s.assertion() })).statusCode, 204, 'email added with an assertion')
+  // Trigger of a pending or disabled passkey: 5906, as for any type.
+  const p = await setup(t)
+  expectError(t, await post(p.app, TRIGGER, p.bearer, PASSKEY), 400, '5906')
+  await p.activate()
+  expectError(t, await post(p.app, TRIGGER, p.bearer, PASSKEY), 400, '5906')
+})
+
+test('X-MFA-Code is bounded: 8192 characters are read, one more answers 400 before any work', async (t) => {
+  const s = await setup(t)
+  await s.enrol()
+  const long = 'A'.repeat(8193)
+  expectError(t, await s.carts(long), 400, undefined, 'X-MFA-Code is too long.')
+  expectError(t, await post(s.app, DEACTIVATE, s.bearer, { ...PASSKEY, code: long }), 400, undefined, 'X-MFA-Code is too long.')
+  // Surrounding blanks are trimmed first: 8192 characters inside them are read.
+  expectError(t, await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code: ` ${'A'.repeat(8192)} ` }), 400, '5904')
+  expectError(t, await s.carts('A'.repeat(8192)), 403, '5901', 'X-MFA-Code is invalid.')
+  // Before the token: a missing token is still 002 whatever the header.
+  const res = await s.app.inject({ method: 'POST', url: `/${DEACTIVATE}`, headers: { 'content-type': 'application/vnd.api+json', 'x-mfa-code': long }, payload: { data: { type: DEACTIVATE, attributes: PASSKEY } } })
+  expectError(t, res, 403, '002')
+})
+
+test('the stored passkey is sealed to its principal and type; a tampered one never passes', async (t) => {
+  const repository = memoryRepository()
+  const s = await setup(t, { repository })
+  await s.enrol()
+  const { inspectMemory } = await import('../lib/repositories/memory.js')
+  const record = inspectMemory(repository).records.get('customer-1')?.get('passkey')
+  t.ok(record?.secret)
+  t.notMatch(record?.secret as string, new RegExp(s.authenticator.id), 'the credential id is not readable in the store')
+  const options = await s.challenge()
+  record!.secret = `${record!.secret as string}x`
+  expectError(t, await s.carts(header(s.authenticator.assert(options))), 403, '5901')
+  // Without a readable passkey, a trigger still answers a challenge (with no credential to name).
+  t.same((await s.challenge()).allowCredentials, [])
+})
+
+test('decodeResponse and encodeResponse: base64url JSON objects only', async (t) => {
+  t.same(decodeResponse(encodeResponse({ id: 'x' })), { id: 'x' })
+  for (const code of ['', '***', '=', 'e30=', Buffer.from('[]').toString('base64url'), Buffer.from('"s"').toString('base64url'), Buffer.from('{').toString('base64url')]) {
+    t.equal(decodeResponse(code), null, JSON.stringify(code))
+  }
+})
+
+/** Two app instances on one store: the same assertion fired at both at once passes once. */
+async function concurrentUse (t: Test, open: () => MfaRepository): Promise<void> {
+  const a = await setup(t, { repository: open() })
+  const b = await buildApp({
+    providers: [passkeyProvider({ rpName: 'Shop', rpID: RP_ID, origin: ORIGIN }), emailProvider({ send: () => {} })],
+    protectedResources: ['carts'],
+    repository: open(),
+    clock: a.clock.read
+  }, (app) => { app.post('/carts', async () => ({ ok: true })) })
+  t.teardown(() => b.app.close())
+  await a.enrol()
+  for (const [resource, expected] of [['carts', 200], [DEACTIVATE, 204]] as const) {
+    // The last burst's refusals may have locked the principal (10 failures): past that lock.
+    a.clock.advance(3_600_000)
+    const code = await a.assertion()
+    const fire = (s: TestApp): Promise<LightMyRequestResponse> => resource === 'carts'
+      ? s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${a.bearer}`, 'x-mfa-code': code }, payload: {} })
+      : post(s.app, DEACTIVATE, a.bearer, { ...PASSKEY, code })
+    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await fire(i % 2 === 0 ? a : b)).statusCode))
+    t.equal(results.filter((status) => status === expected).length, 1, `${resource}: one of 20 simultaneous uses of one assertion passes`)
+    t.equal(results.filter((status) => status === 403 || status === 400).length, 19, `${resource}: the others are refused`)
+  }
+  t.same(statuses(await list(a.app, a.bearer)), { passkey: 0, email: 0 }, 'deactivated once')
+}
+
+test('on every store: the whole flow, and one assertion used by 20 simultaneous requests on two instances passes once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'glue-mfa-passkey-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const stores: Array<[string, () => MfaRepository]> = [['memory', (() => { const shared = memoryRepository(); return () => shared })()]]
+  stores.push(['sqlite', () => sqliteRepository({ filename: join(dir, 'mfa.db') })])
+  if (await postgresAvailable(t)) {
+    const prefix = freshPrefix(t)
+    stores.push(['postgres', () => postgresRepository({ connectionString: pgUrl(), tablePrefix: prefix })])
+  }
+  for (const [name, open] of stores) await t.test(name, async (t) => { await concurrentUse(t, open) })
+})
+
+test('the passkey kind on its own: the user name, a type enabled meanwhile, a passkey that cannot be read', async (t) => {
+  const { passkeyKind } = await import('../lib/providers/passkey.js')
+  const { MatchedCodes } = await import('../lib/codes.js')
+  const repository = memoryRepository()
+  const factor = passkeyKind.create(passkeyProvider({ rpName: 'Shop', rpID: RP_ID, origin: ORIGIN }), {
+    repository, keys: new CodeKeys(CODE_SECRET), matched: new MatchedCodes(), codeLength: 6, codeTtl: 1, maxAttempts: 3, resendCooldown: 0, clock: Date.now, emit: () => {}
+  })
+  const log = undefined as never
+  const started = await factor.start({ log, principal: { id: 'p', email: 'ann@shop.example' }, record: null, now: 0 })
+  t.match(started?.provisioning?.options, { user: { name: 'ann@shop.example', displayName: 'ann@shop.example' } }, 'the email, when the principal has one')
+  const noEmail = await factor.start({ log, principal: { id: 'p', email: '' }, record: null, now: 0 })
+  t.match(noEmail?.provisioning?.options, { user: { name: 'p' } }, 'else the id')
+  const record = await repository.getType('p', 'passkey')
+  t.equal(await repository.acceptCode('p', 'passkey', { challenge: record?.code?.hash as string, secret: 'x' }, { now: 0, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null }), 'accepted')
+  t.equal(await factor.start({ log, principal: { id: 'p' }, record: null, now: 0 }), null, 'enabled meanwhile: nothing started')
+  // An enabled record without a readable passkey (no secret at all): nothing proves.
+  const enabled = { type: 'passkey', status: 2 as const, code: { hash: 'h', expiresAt: 10, attempts: 0, verified: false }, lastSentAt: null, secret: null, lastStep: null }
+  t.equal(await factor.prove('p', enabled, encodeResponse({ id: 'x' }), 0), null)
+  t.equal(factor.countsAttempts(enabled), true, 'a wrong response counts against the challenge')
+  t.equal(factor.countsAttempts({ ...enabled, code: null }), false, 'nothing to count against without one')
+})
