@@ -97,7 +97,7 @@ function documentedProperties (name: string): Array<{ key: string, optional: boo
 }
 
 test('every option of the option interfaces has a doc comment, and an optional one its @default', async (t) => {
-  const interfaces = ['GlueMfaOptions', 'EmailProviderOptions', 'TotpProviderOptions', 'SqliteRepositoryOptions', 'PostgresRepositoryOptions']
+  const interfaces = ['GlueMfaOptions', 'EmailProviderOptions', 'TotpProviderOptions', 'PasskeyProviderOptions', 'SqliteRepositoryOptions', 'PostgresRepositoryOptions']
   for (const name of interfaces) {
     const properties = documentedProperties(name)
     t.ok(properties.length > 1, `${name} has its options (${properties.length})`)
