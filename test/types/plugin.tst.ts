@@ -4,7 +4,7 @@ import Fastify, { type preHandlerAsyncHookHandler } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import { describe, expect, test } from 'tstyche'
 import glueMfaDefault, {
-  emailProvider, glueMfa, memoryRepository, MFA_STATUS, requireMfa, totpProvider,
+  emailProvider, glueMfa, memoryRepository, MFA_STATUS, passkeyProvider, requireMfa, totpProvider,
   type GlueMfaOptions, type MfaEvent, type MfaEventName, type MfaStatus, type Principal
 } from '../../lib/index.js'
 
@@ -110,5 +110,20 @@ describe('the built-in providers', () => {
     expect(totpProvider).type.toBeCallableWith({ issuer: 'Shop', digits: 8, period: 30, algorithm: 'SHA256', window: 1 })
     expect(totpProvider).type.not.toBeCallableWith({})
     expect(totpProvider).type.not.toBeCallableWith({ issuer: 'Shop', algorithm: 'MD5' })
+  })
+
+  test('passkeyProvider needs rpName, rpID and origin', () => {
+    expect(passkeyProvider).type.toBeCallableWith({ rpName: 'Shop', rpID: 'shop.example', origin: 'https://shop.example' })
+    expect(passkeyProvider).type.toBeCallableWith({
+      rpName: 'Shop', rpID: 'shop.example', origin: ['https://shop.example', 'https://www.shop.example'], type: 'key', userVerification: 'required', challengeTtl: 60_000
+    })
+    expect(passkeyProvider).type.not.toBeCallableWith({ rpName: 'Shop', rpID: 'shop.example' })
+    expect(passkeyProvider).type.not.toBeCallableWith({ rpName: 'Shop', origin: 'https://shop.example' })
+    expect(passkeyProvider).type.not.toBeCallableWith({ rpName: 'Shop', rpID: 'shop.example', origin: 'https://shop.example', userVerification: 'always' })
+    expect(passkeyProvider({ rpName: 'Shop', rpID: 'shop.example', origin: 'https://shop.example' }).kind).type.toBe<'passkey'>()
+  })
+
+  test('MfaEvent names include passkey.counter_rollback', () => {
+    expect<'passkey.counter_rollback'>().type.toBeAssignableTo<MfaEventName>()
   })
 })
