@@ -13,7 +13,7 @@
 // covers; the example server's flows are in test/examples-server too). The tap runner's globs
 // take no `!` negation.
 const testFiles = [
-  'test/!(package|examples-quick-start|browser|persistence-postgres|persistence-sqlite).test.ts',
+  'test/!(package|examples-quick-start|browser|persistence-postgres|persistence-sqlite|passkey-stores).test.ts',
   'test/providers/**/*.test.ts',
   'test/repositories/memory.test.ts'
 ]

@@ -1,14 +1,16 @@
 // Known answers: every format that is stored or exchanged, pinned to fixed values, so that a
 // change to any of them fails here before it silently breaks stored data or a client.
 // Stored: code hashes, recovery-code hashes, sealed TOTP secrets, the last accepted TOTP step,
-// status numbers.
-// Exchanged: TOTP codes and otpauth URIs, event names, Glue error codes with status and detail.
+// passkey challenge hashes, user handles and sealed passkeys, status numbers.
+// Exchanged: TOTP codes and otpauth URIs, a passkey response in X-MFA-Code, event names, Glue
+// error codes with status and detail.
 import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { test } from 'tap'
 import { CodeKeys } from '../lib/codes.js'
 import { createEmitter, type MfaEvent, type MfaEventName } from '../lib/events.js'
 import { MFA_STATUS, MFA_STATUS_LABELS, MfaErrors, totpProvider } from '../lib/index.js'
+import { challengeHash, decodeResponse, encodeResponse } from '../lib/providers/passkey.js'
 import { generateRecoveryCode, normaliseRecoveryCode } from '../lib/providers/recovery.js'
 
 /** Base32 (RFC 4648, upper case, no padding), written out here so no library's encoder is trusted. */
@@ -114,6 +116,30 @@ test('recovery codes: the stored spelling and its hash', async (t) => {
   // code is the code HMAC of its stored spelling, the set joined with ','.
   t.equal(new CodeKeys(TEXT_SECRET).hash('customer-1', 'recovery-codes', '0123456789ABCDEF'),
     'b4a7c2297a6e4a08919ef29467c940ec8ac9761a9dbac45125bfafad6362cfef')
+})
+
+test('passkeys: the stored challenge hash, the user handle, the sealed passkey, the X-MFA-Code encoding', async (t) => {
+  const keys = new CodeKeys(TEXT_SECRET)
+  const challenge = 'KoPOZ3QE4CSCiv-nyzVWRWD9-seQd8Wpki7yAJgdyEU'
+  // Values made with the code of this commit (passkeys are newer than 0.1.0). A challenge is
+  // stored as the code HMAC of '<ceremony>:<challenge>' (base64url, as the options carry it).
+  t.equal(challengeHash(keys, 'customer-1', 'passkey', 'registration', challenge),
+    '80f71038e0e4e2056fead2881c164dcd302032735583370577f579a619fc8b0b', 'registration')
+  t.equal(keys.hash('customer-1', 'passkey', `registration:${challenge}`), challengeHash(keys, 'customer-1', 'passkey', 'registration', challenge))
+  t.equal(challengeHash(keys, 'customer-1', 'passkey', 'authentication', challenge),
+    '1820dc192eabb5221cb3eb8c1dc723a81ea0d9dd0e9420135d1bec5051600ca8', 'authentication')
+  // The user handle (options.user.id) is the code HMAC of 'user-handle': an authenticator that
+  // keeps one passkey per handle replaces it on a new registration only if it stays the same.
+  t.equal(keys.hash('customer-1', 'passkey', 'user-handle'), '595da9ef893a388526f7f4983f75e8ee9ea0befa3d5bf741bf65511a1082e8ce')
+  // A passkey as stored: JSON { id, publicKey, counter, transports } sealed like a TOTP secret.
+  // Sealed once by this commit's code (random IV): the bytes an upgrade must still open.
+  const sealed = 'TFpzNI9aBNIF2zXP.qsOym48W_7HCxV_pu2sYIw.NPZWXYyzpbp7OjZBKkjMWUsDPQl68TOXm5ZrPq5_PnZSqknmNc3lx__ghHpE3Zq3U46jNXjCmvAbjzCev_PNDYFwrR61HchV6GSmVMCvXrgV6TXB6ssA18wlT-tFVYZAZ5I'
+  t.same(JSON.parse(keys.open('customer-1', 'passkey', sealed) as string), { id: 'N9SDTNMGnaw7aPz0rwcZqA', publicKey: 'pQECAyYgASFYIA', counter: 7, transports: ['internal'] })
+  t.equal(keys.open('customer-1', 'totp', sealed), null, 'bound to its type')
+  // X-MFA-Code carries a browser's response as base64url (no padding) of its JSON.
+  t.equal(encodeResponse({ id: 'x', type: 'public-key' }), 'eyJpZCI6IngiLCJ0eXBlIjoicHVibGljLWtleSJ9')
+  t.same(decodeResponse('eyJpZCI6IngiLCJ0eXBlIjoicHVibGljLWtleSJ9'), { id: 'x', type: 'public-key' })
+  t.same(decodeResponse('eyJpZCI6IngiLCJ0eXBlIjoicHVibGljLWtleSJ9=='), { id: 'x', type: 'public-key' }, 'padding tolerated')
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ interface StoredPasskey {
 /** The two ceremonies a challenge is bound to: a challenge of one never answers the other. */
 type Ceremony = 'registration' | 'authentication'
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/
+/** base64url, its padding tolerated (a client that encodes with btoa may leave it). */
+const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/
 
 /** A response as the browser gave it (base64url of its JSON), or null when the code cannot be one. */
 export function decodeResponse (code: string): Record<string, unknown> | null {
