@@ -3,7 +3,8 @@
  * plain HTML, CSS and one ES module from `examples/web/`. The page is a client of the plugin's
  * HTTP API and the demo logins, nothing privileged; the two routes added here only help it:
  *
- *   GET  /demo/web-config  what the page may show (is the dev outbox on?)
+ *   GET  /demo/web-config  what the page may show (is the dev outbox on? the passkeys' rpID and
+ *                          origin, so the page can tell a visitor on the wrong address where to go)
  *   POST /demo/qr          a QR code as SVG for an `otpauth://` URI (POST, so the TOTP secret
  *                          stays out of URLs and request logs)
  *
@@ -19,6 +20,8 @@ import QRCode from 'qrcode'
 export interface WebPageOptions {
   /** The dev mail outbox (`GET /dev/outbox`) exists: the page shows it in a side panel [false]. */
   outbox?: boolean
+  /** The passkey type's relying party, or false when the server has none [false]. */
+  passkey?: { rpID: string, origin: string } | false
 }
 
 /** Where index.html, backend.html, app.js and style.css live. */
@@ -50,6 +53,7 @@ const PAGE_HEADERS: Record<string, string> = {
 /** Registers the page and its two helper routes on the example server's root instance. */
 export async function registerWebPage (app: FastifyInstance, options: WebPageOptions = {}): Promise<void> {
   const outbox = options.outbox ?? false
+  const passkey = options.passkey === undefined || options.passkey === false ? null : { rpID: options.passkey.rpID, origin: options.passkey.origin }
 
   // Only the files that exist get a route (`wildcard: false`), so every other path still ends in
   // the example server's JSON:API 404.
@@ -66,7 +70,7 @@ export async function registerWebPage (app: FastifyInstance, options: WebPageOpt
     return await reply.sendFile('backend.html')
   })
 
-  app.get('/demo/web-config', { schema: { hide: true } }, async () => ({ outbox }))
+  app.get('/demo/web-config', { schema: { hide: true } }, async () => ({ outbox, passkey }))
 
   app.post('/demo/qr', {
     schema: {

@@ -4,7 +4,8 @@
 // recovery codes on with their download, TOTP removed with a recovery code: "lost my device"),
 // then the back office (support resets the customer's MFA; the storefront shows it off and the
 // customer's notification). The page must log no console error and ask no other origin for
-// anything.
+// anything. A second test makes passkeys with the DevTools protocol's virtual authenticator: one
+// is added, confirms a protected action and is removed, in the storefront and the back office.
 //
 // Chromium comes from the system (Debian's `chromium`, or MFA_TEST_CHROMIUM=/path); nothing
 // is downloaded. Without one the file says so in one line and plans nothing, unless
@@ -13,12 +14,12 @@ import { test, type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import jsQR from 'jsqr' // CommonJS: under NodeNext its function is `.default` (set on the export too)
 import { PNG } from 'pngjs'
 import { generateSync } from 'otplib'
-import { buildServer } from '../examples/server.js'
+import { buildServer, passkeyRelyingParty, type PasskeyRelyingParty } from '../examples/server.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SCREENSHOT = join(ROOT, 'docs', 'screenshot.png')
@@ -68,6 +69,45 @@ function watch (page: Page, origin: string): { problems: string[], refusalNotes:
   return { problems, refusalNotes, refused }
 }
 
+/**
+ * Chromium, launched for `t` (closed at its end); undefined when there is none and none is
+ * required (the test then plans nothing and says why in one line).
+ */
+async function launch (t: Test): Promise<Browser | undefined> {
+  const executablePath = findChromium()
+  if (executablePath === undefined) {
+    if (process.env.MFA_REQUIRE_BROWSER === '1') {
+      t.fail('MFA_REQUIRE_BROWSER=1 but no Chromium found (install Debian\'s chromium, or set MFA_TEST_CHROMIUM)')
+      return undefined
+    }
+    const reason = 'no Chromium found (apt-get install chromium, or set MFA_TEST_CHROMIUM=/path/to/chrome)'
+    say(`browser: none, the browser test did not run: ${reason}`)
+    t.plan(0, reason)
+    return undefined
+  }
+  const browser = await chromium.launch({ executablePath, headless: true })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/**
+ * A port free on loopback now. The passkeys' origin names the port, and the server takes it
+ * when built, before it listens: so the port is chosen first.
+ */
+async function freePort (): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
+async function signIn (page: Page, who: string): Promise<void> {
+  await page.locator('body[data-ready="true"]').waitFor()
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.locator('#who', { hasText: who }).waitFor()
+}
+
 /** The code in the newest message of the dev outbox panel. */
 async function newestOutboxCode (page: Page, previous?: string): Promise<string> {
   const code = page.locator('#outbox-list .message').first().locator('.code')
@@ -96,17 +136,8 @@ async function decodeQr (page: Page): Promise<string | undefined> {
 }
 
 test('the example server page in Chromium: the whole storefront flow, then the back office', async (t: Test) => {
-  const executablePath = findChromium()
-  if (executablePath === undefined) {
-    if (process.env.MFA_REQUIRE_BROWSER === '1') {
-      t.fail('MFA_REQUIRE_BROWSER=1 but no Chromium found (install Debian\'s chromium, or set MFA_TEST_CHROMIUM)')
-      return
-    }
-    const reason = 'no Chromium found (apt-get install chromium, or set MFA_TEST_CHROMIUM=/path/to/chrome)'
-    say(`browser: none, the browser test did not run: ${reason}`)
-    t.plan(0, reason)
-    return
-  }
+  const browser = await launch(t)
+  if (browser === undefined) return
 
   // The MFA clock is the test's: TOTP codes of distinct time steps without sleeping (a step
   // accepted once is never accepted again), and the resend cooldown without waiting it out.
@@ -116,8 +147,6 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   await app.listen({ port: 0, host: '127.0.0.1' })
   const origin = `http://localhost:${(app.server.address() as AddressInfo).port}`
 
-  const browser: Browser = await chromium.launch({ executablePath, headless: true })
-  t.teardown(() => browser.close())
   say(`browser: ${chromium.name()} ${browser.version()}`)
   const context = await browser.newContext({ viewport: { width: 800, height: 1000 }, deviceScaleFactor: 1 })
   const page = await context.newPage()
@@ -279,7 +308,7 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   await submitCode(page, totpCode(adminSecret))
   await page.locator('#support-result', { hasText: 'Reset DE--1' }).waitFor()
   t.match(await page.locator('#support-result').textContent(), /Reset DE--1: turned off Email, Recovery codes\..*reset by user-1/, "the answer: the customer's disabled types, and who reset them")
-  t.same(await page.locator('#support-result li .status').allTextContents(), ['Off', 'Off', 'Off'], 'and their types now, all off')
+  t.same(await page.locator('#support-result li .status').allTextContents(), ['Off', 'Off', 'Off', 'Off'], 'and their types now, all off')
   t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'the back office at 360 px: no horizontal scrolling either')
 
   // Back on the storefront (the same tab keeps its sign-in): everything off, and the customer
@@ -287,7 +316,7 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   await page.goto(`${origin}/`)
   await page.locator('body[data-ready="true"]').waitFor()
   await page.locator('#notice-list [data-event="admin.reset"]').waitFor()
-  t.same(await page.locator('#method-list .status').allTextContents(), ['Off', 'Off', 'Off'], "after support's reset the customer's methods are all off")
+  t.same(await page.locator('#method-list .status').allTextContents(), ['Off', 'Off', 'Off', 'Off'], "after support's reset the customer's methods are all off")
   t.match(await page.locator('#notice-list').first().textContent(), /^To sonia@example\.com · admin\.reset .*Support reset the multi-factor authentication of your account\./, "the customer's notification appears, newest first")
   t.ok(await page.locator('#lost-form').isHidden(), 'nothing left for a recovery code to turn off')
 
@@ -309,4 +338,96 @@ test('the example server page in Chromium: the whole storefront flow, then the b
   // wrong admin code at the reset (403 each). Nothing else was refused.
   t.same(seen.refused, [403, 403, 403, 429, 403, 403], 'the only refused calls are the ones provoked on purpose')
   t.same(seen.refusalNotes, seen.refused, "Chromium's console notes are those refusals, nothing more")
+})
+
+test('passkeys in Chromium (a virtual authenticator): added, a protected action confirmed with one, removed; in both surfaces', async (t: Test) => {
+  const browser = await launch(t)
+  if (browser === undefined) return
+  const port = await freePort()
+  const relyingParty = passkeyRelyingParty('127.0.0.1', port) as PasskeyRelyingParty
+  const origin = `http://localhost:${port}`
+  t.same(relyingParty, { rpID: 'localhost', origin }, 'on loopback: rpID localhost, the page on http://localhost:<port>')
+  const app = await buildServer({ database: 'memory', logger: false, devMode: true, passkey: relyingParty })
+  t.teardown(() => app.close())
+  await app.listen({ port, host: '127.0.0.1' })
+  const context = await browser.newContext({ viewport: { width: 800, height: 1000 }, deviceScaleFactor: 1 })
+
+  // On 127.0.0.1 a passkey cannot be made (an IP address is no relying party): the page says where to go.
+  const elsewhere = await context.newPage()
+  elsewhere.setDefaultTimeout(10_000)
+  const elsewhereSeen = watch(elsewhere, `http://127.0.0.1:${port}`)
+  await elsewhere.goto(`http://127.0.0.1:${port}/`)
+  await signIn(elsewhere, 'sonia@example.com')
+  t.match(await elsewhere.locator('#method-list li[data-type="passkey"] [data-problem="passkey"]').textContent(),
+    `Passkeys work only on this demo's own address: open ${origin}/ (this page is http://127.0.0.1:${port}`, 'on 127.0.0.1: the page names the address to open')
+  t.equal(await elsewhere.getByRole('button', { name: 'Add a passkey' }).count(), 0, 'and offers no button that would fail')
+  t.same([...elsewhereSeen.problems, ...elsewhereSeen.refused], [], 'nothing refused or logged there either')
+  await elsewhere.close()
+
+  const page = await context.newPage()
+  page.setDefaultTimeout(10_000)
+  const seen = watch(page, origin)
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true }
+  })
+  const credentials = async (): Promise<Array<{ rpId?: string, signCount: number }>> => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials
+
+  // What the server saw: the customer's types, through the API with a token of its own.
+  const login = await app.inject({ method: 'POST', url: '/access-tokens', headers: { 'content-type': 'application/vnd.api+json' }, payload: { data: { type: 'access-tokens', attributes: { username: 'sonia@example.com', password: 'change123' } } } })
+  const customerToken = login.json().data.attributes.accessToken as string
+  const serverSees = async (): Promise<Array<[string, number]>> => (await app.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${customerToken}` } }))
+    .json().data.map((d: any) => [d.id, d.attributes.status])
+
+  await page.goto(`${origin}/`)
+  await signIn(page, 'sonia@example.com')
+  t.equal(await statusOf(page, 'passkey'), 'Off', 'the passkey is listed, off')
+  await page.getByRole('button', { name: 'Add a passkey' }).click()
+  await waitForStatus(page, 'passkey', 'On')
+  t.match(await page.locator('#flash').textContent(), /Your passkey is added/)
+  const made = await credentials()
+  t.equal(made.length, 1, 'the authenticator holds one passkey')
+  t.equal(made[0].rpId, 'localhost', 'for rpID localhost')
+  t.same(await serverSees(), [['email', 0], ['totp', 0], ['passkey', 2], ['recovery-codes', 0]], 'the server has the passkey type enabled')
+
+  // The protected action: only the passkey can answer, so the prompt has no code field.
+  await page.getByLabel('Current password').fill('change123')
+  await page.getByLabel('New password (8 characters or more)').fill('a-better-password')
+  await page.getByLabel('Repeat the new password').fill('a-better-password')
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await page.locator('#step-title', { hasText: 'Confirm it is you' }).waitFor()
+  t.equal(await page.locator('#step-text').textContent(), 'Use your passkey.')
+  t.ok(await page.locator('#code').isHidden(), 'no code field when only a passkey is on')
+  t.equal(await page.evaluate('document.activeElement.id'), 'code-passkey', 'the focus is on "Use your passkey"')
+  await page.keyboard.press('Enter')
+  await page.locator('#protected-result', { hasText: 'Password changed' }).waitFor()
+  t.match(await page.locator('#api-log').textContent(), /POST \/multi-factor-auth-trigger → 201.*$/m, 'a fresh challenge from the trigger')
+  t.match(await page.locator('#api-log li').first().textContent(), /^PATCH \/customer-password\/DE--1 → 204 \(with X-MFA-Code\)$/, 'the assertion in X-MFA-Code passed the protected request')
+  t.ok((await credentials())[0].signCount > made[0].signCount, 'the authenticator signed once more')
+  const relogin = await app.inject({ method: 'POST', url: '/access-tokens', headers: { 'content-type': 'application/vnd.api+json' }, payload: { data: { type: 'access-tokens', attributes: { username: 'sonia@example.com', password: 'a-better-password' } } } })
+  t.equal(relogin.statusCode, 201, 'the server changed the password')
+
+  // Removed, with the passkey's own signature.
+  await page.getByRole('button', { name: 'Remove the passkey' }).click()
+  await page.locator('#step-title', { hasText: 'Remove your passkey' }).waitFor()
+  await page.getByRole('button', { name: 'Use your passkey' }).click()
+  await waitForStatus(page, 'passkey', 'Off')
+  t.match(await page.locator('#flash').textContent(), /The passkey is removed\./)
+  t.same((await serverSees()).find(([type]) => type === 'passkey'), ['passkey', 0], 'the server has it off')
+
+  // The back office has a passkey type of its own: the admin adds one and refunds with it.
+  await page.goto(`${origin}/backend`)
+  await signIn(page, 'admin@example.com')
+  await page.getByRole('button', { name: 'Add a passkey' }).click()
+  await waitForStatus(page, 'passkey', 'On')
+  t.equal((await credentials()).length, 2, "the admin's passkey is another one")
+  await page.getByLabel('Amount in EUR').fill('5')
+  await page.getByRole('button', { name: 'Refund' }).click()
+  await page.getByRole('button', { name: 'Use your passkey' }).click()
+  await page.locator('#protected-result', { hasText: 'Refunded 5.00 EUR' }).waitFor()
+  t.pass('the refund (requireMfa) passes with the back-office passkey')
+
+  t.same(seen.problems, [], 'no console error, no uncaught exception, no other origin, no failed request')
+  t.same(seen.refused, [], 'nothing refused')
 })

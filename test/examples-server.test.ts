@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { buildServer, DEFAULT_DATABASE, describeDatabase, isDevMode, isOutboxEnabled, MFA_RATE_LIMIT, optionsFromEnv, readableLogStream, type DemoServerOptions } from '../examples/server.js'
+import {
+  buildServer, DEFAULT_DATABASE, describeDatabase, isDevMode, isOutboxEnabled, MFA_RATE_LIMIT, optionsFromEnv, passkeyRelyingParty, readableLogStream, type DemoServerOptions
+} from '../examples/server.js'
 import { LogCapture } from './helpers.js'
+import { header, SoftAuthenticator } from './webauthn.js'
 
 const JSON_API = 'application/vnd.api+json'
 const SECRETS = { codeSecret: 'test-code-secret-0123456789abcdef-0123456789', jwtSecret: 'test-jwt-secret-0123456789abcdef' }
@@ -80,6 +83,77 @@ test('the rules: dev mode is NODE_ENV development or unset; the outbox also need
   t.equal(describeDatabase('postgres://u:pw@db/x'), 'PostgreSQL postgres://u:***@db/x', 'the password stays out of the startup message')
   t.equal(describeDatabase('memory'), 'in memory (lost on restart)')
   t.equal(describeDatabase('data/x.db'), 'SQLite data/x.db')
+})
+
+test('the passkeys\' relying party follows HOST and PORT: localhost on loopback, the domain name itself, none on an IP address', async (t) => {
+  const cases: Array<[string | undefined, number, ReturnType<typeof passkeyRelyingParty>]> = [
+    [undefined, 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['127.0.0.1', 8080, { rpID: 'localhost', origin: 'http://localhost:8080' }],
+    ['localhost', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['0.0.0.0', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['::', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['::1', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['[::1]', 3000, { rpID: 'localhost', origin: 'http://localhost:3000' }],
+    ['demo.example.com', 3000, { rpID: 'demo.example.com', origin: 'https://demo.example.com' }],
+    ['Demo.Example.COM', 3000, { rpID: 'demo.example.com', origin: 'https://demo.example.com' }],
+    ['192.168.1.20', 3000, false],
+    ['fe80::1', 3000, false],
+    ['not a host', 3000, false]
+  ]
+  for (const [host, port, expected] of cases) t.same(passkeyRelyingParty(host, port), expected, `HOST ${JSON.stringify(host)}, PORT ${port}`)
+  t.same(optionsFromEnv({}).passkey, { rpID: 'localhost', origin: 'http://localhost:3000' }, 'npm start: HOST and PORT unset')
+  t.same(optionsFromEnv({ HOST: '0.0.0.0', PORT: '8443' }).passkey, { rpID: 'localhost', origin: 'http://localhost:8443' }, 'npm start: every address, another port')
+  t.same(optionsFromEnv({ HOST: 'mfa.example.org', PORT: '8080' }).passkey, { rpID: 'mfa.example.org', origin: 'https://mfa.example.org' }, 'npm start: a domain name (behind a TLS proxy)')
+  t.equal(optionsFromEnv({ HOST: '10.0.0.5' }).passkey, false, 'npm start: an IP address, no passkeys')
+})
+
+test('both surfaces offer the passkey type, for the relying party given (the default: localhost:3000); false leaves it out', async (t) => {
+  const activatePasskey = async (app: FastifyInstance, url: string, token: string): Promise<LightMyRequestResponse> => await mfa(app, url, token, 'passkey')
+  for (const [options, rpID, origin] of [
+    [{}, 'localhost', 'http://localhost:3000'],
+    [{ passkey: passkeyRelyingParty('127.0.0.1', 45678) }, 'localhost', 'http://localhost:45678'],
+    [{ passkey: passkeyRelyingParty('shop.example.com', 3000) }, 'shop.example.com', 'https://shop.example.com']
+  ] as Array<[DemoServerOptions, string, string]>) {
+    const app = await server(t, options)
+    const customer = await storefrontToken(app)
+    const admin = await backendToken(app)
+    const listed = await app.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${customer}` } })
+    t.same(listed.json().data.map((d: any) => d.id), ['email', 'totp', 'passkey', 'recovery-codes'], `storefront types (${rpID})`)
+    const storefront = await activatePasskey(app, '/multi-factor-auth-type-activate', customer)
+    t.equal(storefront.statusCode, 201)
+    t.match(storefront.json(), { data: { type: 'multi-factor-auth-type-activate', id: 'passkey', attributes: { type: 'passkey', options: { rp: { id: rpID, name: 'Glue MFA demo' }, user: { name: 'sonia@example.com' }, challenge: /^[\w-]+$/ } } } },
+      `storefront: registration options for rpID ${rpID}`)
+    const backend = await activatePasskey(app, '/backend/multi-factor-auth-type-activate', admin)
+    t.equal(backend.statusCode, 201)
+    t.match(backend.json().data.attributes.options, { rp: { id: rpID, name: 'Glue MFA demo back office' }, user: { name: 'admin@example.com' } }, `back office: registration options for rpID ${rpID}`)
+    const config = (await app.inject({ url: '/demo/web-config' })).json()
+    t.same(config.passkey, { rpID, origin }, 'the page is told the rpID and origin, to send a visitor on another address there')
+  }
+
+  // The origin is checked exactly: a passkey made on http://127.0.0.1:<port> is refused, one
+  // made on http://localhost:<port> enabled, and its assertion passes a protected request.
+  const app = await server(t, { passkey: passkeyRelyingParty('0.0.0.0', 45678) })
+  const customer = await storefrontToken(app)
+  const options = (await activatePasskey(app, '/multi-factor-auth-type-activate', customer)).json().data.attributes.options
+  const onIp = new SoftAuthenticator('localhost', 'http://127.0.0.1:45678')
+  t.equal(glueError(await mfa(app, '/multi-factor-auth-type-verify', customer, 'passkey', header(onIp.register(options)))), '403 5901 X-MFA-Code is invalid.', 'made on 127.0.0.1: refused')
+  const onLocalhost = new SoftAuthenticator('localhost', 'http://localhost:45678')
+  t.equal((await mfa(app, '/multi-factor-auth-type-verify', customer, 'passkey', header(onLocalhost.register(options)))).statusCode, 204, 'made on localhost: enabled')
+  const challenge = await mfa(app, '/multi-factor-auth-trigger', customer, 'passkey')
+  t.equal(challenge.statusCode, 201, 'the trigger answers a challenge')
+  const cart = await app.inject({
+    method: 'POST',
+    url: '/carts',
+    headers: { authorization: `Bearer ${customer}`, 'content-type': JSON_API, 'x-mfa-code': header(onLocalhost.assert(challenge.json().data.attributes.options)) },
+    payload: { data: { type: 'carts', attributes: {} } }
+  })
+  t.equal(cart.statusCode, 201, 'the assertion passes the protected request')
+
+  const none = await server(t, { passkey: false })
+  const listed = await none.inject({ url: '/backend/multi-factor-auth-types', headers: { authorization: `Bearer ${await backendToken(none)}` } })
+  t.same(listed.json().data.map((d: any) => d.id), ['email', 'totp', 'recovery-codes'], 'passkey: false: no passkey type')
+  t.equal((await none.inject({ url: '/demo/web-config' })).json().passkey, null)
 })
 
 test('dev mode with the outbox off: no outbox route, no code logged, but dev-only keys still allowed', async (t) => {
@@ -272,7 +346,7 @@ test('support: the back office resets a customer\'s MFA behind its own step-up; 
   t.same(done.json(), {
     customerReference: 'DE--1',
     disabled: ['email'],
-    types: [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }],
+    types: [{ type: 'email', status: 0 }, { type: 'totp', status: 0 }, { type: 'passkey', status: 0 }, { type: 'recovery-codes', status: 0, remaining: 0 }],
     resetBy: 'user-1'
   })
   t.equal(await cart(), 201, 'the customer is in without a code')
@@ -319,7 +393,7 @@ test('state in a SQLite file under a folder the server creates, kept across rest
 
   const second = await server(t, { database })
   const listed = await second.inject({ url: '/multi-factor-auth-types', headers: { authorization: `Bearer ${await storefrontToken(second)}` } })
-  t.same(listed.json().data.map((d: any) => [d.id, d.attributes.status]), [['email', 0], ['totp', 1], ['recovery-codes', 0]], 'the pending TOTP survived the restart')
+  t.same(listed.json().data.map((d: any) => [d.id, d.attributes.status]), [['email', 0], ['totp', 1], ['passkey', 0], ['recovery-codes', 0]], 'the pending TOTP survived the restart')
 })
 
 test('state in PostgreSQL when the database is a postgres:// URL', async (t) => {

@@ -202,8 +202,8 @@ test('the README walkthrough and the TOTP enrolment of docs/authenticator-apps.m
   const lists = steps.filter((s) => s.line.includes('/multi-factor-auth-types'))
   const statusOf = (step: Step | undefined): Record<string, unknown> =>
     Object.fromEntries(JSON.parse(step?.body ?? '{"data":[]}').data.map((d: any) => [d.id, d.attributes.status]))
-  t.same(statusOf(lists[0]), { email: 0, totp: 0, 'recovery-codes': 0 }, 'first list: nothing enabled')
-  t.same(statusOf(lists[1]), { email: 2, totp: 0, 'recovery-codes': 0 }, 'after verify: email enabled')
+  t.same(statusOf(lists[0]), { email: 0, totp: 0, passkey: 0, 'recovery-codes': 0 }, 'first list: nothing enabled')
+  t.same(statusOf(lists[1]), { email: 2, totp: 0, passkey: 0, 'recovery-codes': 0 }, 'after verify: email enabled')
 
   const totpSteps = await runBlock(totp, origin, vars, clock)
   t.same(totpSteps.map((s) => `${s.status}${s.glueCode === undefined ? '' : ` ${s.glueCode}`}`), expectations(totp),

@@ -45,7 +45,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
     return (event) => { if (settings.outbox) outbox.notify(surface, event) }
   }
 
-  const { jwtSecret, codeSecret, rateLimit, clock } = settings
+  const { jwtSecret, codeSecret, rateLimit, clock, passkey } = settings
   // The back office resets customers' MFA through the storefront registration's admin API.
   let customerMfa: GlueMfaAdmin | undefined
   await app.register(storefront({
@@ -53,6 +53,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
     codeSecret,
     rateLimit,
     clock,
+    passkey,
     repository: repositories.storefront,
     send: deliver('storefront'),
     notify: notifier('storefront'),
@@ -63,6 +64,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
     codeSecret,
     rateLimit,
     clock,
+    passkey,
     repository: repositories.backend,
     send: deliver('backend'),
     notify: notifier('backend'),
@@ -74,7 +76,7 @@ export async function buildServer (options: DemoServerOptions = {}): Promise<Fas
   } else if (settings.mailer === undefined) {
     app.log.warn('no mailer configured: email codes cannot be delivered (activate/trigger answer 5910); TOTP works')
   }
-  await registerWebPage(app, { outbox: settings.outbox })
+  await registerWebPage(app, { outbox: settings.outbox, passkey: settings.passkey })
 
   return app
 }

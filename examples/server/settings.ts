@@ -32,12 +32,47 @@ export interface DemoServerOptions {
   tablePrefix?: string
   /** Per-IP limit of each MFA route, through @fastify/rate-limit; `false`: none [MFA_RATE_LIMIT]. */
   rateLimit?: { max: number, timeWindow: number } | false
+  /**
+   * The passkey type of both surfaces: the relying-party id and the exact origin the page is
+   * opened on, or `false`: no passkey type. `npm start` takes it from HOST and PORT
+   * ({@link passkeyRelyingParty}). A server that listens on port 0 (tests) knows its port only
+   * after listen: pick the port first and pass `passkeyRelyingParty('127.0.0.1', port)`
+   * [`{ rpID: 'localhost', origin: 'http://localhost:3000' }`, the default HOST and PORT].
+   */
+  passkey?: PasskeyRelyingParty | false
+}
+
+/** Who a passkey is made for: `rpID` (a domain, never an IP address) and the page's origin. */
+export interface PasskeyRelyingParty {
+  rpID: string
+  origin: string
+}
+
+/** The addresses that mean "this machine": the page is opened on `http://localhost:<port>`. */
+export const LOOPBACK_HOSTS = ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::', '']
+
+/**
+ * The passkey relying party of a server listening on `host:port`. WebAuthn needs a secure
+ * context and a domain name: on loopback or every address (and HOST unset) the page is opened
+ * on `http://localhost:<port>` (localhost is a secure context), so `rpID: 'localhost'`. A domain
+ * name is the relying party itself, behind an https proxy on port 443 (`https://<host>`: plain
+ * http on another name is not a secure context). Any other IP address: no passkeys (`false`),
+ * browsers refuse an IP address as the relying-party id.
+ */
+export function passkeyRelyingParty (host: string | undefined, port: number): PasskeyRelyingParty | false {
+  const name = (host ?? '').trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (LOOPBACK_HOSTS.includes(name)) return { rpID: 'localhost', origin: `http://localhost:${port}` }
+  if (name.includes(':') || /^[0-9.]+$/.test(name) || !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(name)) return false
+  return { rpID: name, origin: `https://${name}` }
 }
 
 /** Dev-only keys, so a SQLite file survives restarts in dev mode. Never used in production mode. */
 const DEV_CODE_SECRET = 'glue-mfa-demo-DEV-ONLY-code-secret-do-not-use-in-production'
 const DEV_JWT_SECRET = 'glue-mfa-demo-DEV-ONLY-jwt-secret-do-not-use-in-production'
 export const DEFAULT_DATABASE = 'data/glue-mfa-demo.db'
+/** `npm start` listens on PORT [3000] and HOST [127.0.0.1]. */
+export const DEFAULT_PORT = 3000
+export const DEFAULT_HOST = '127.0.0.1'
 /** Each MFA route answers one IP address 30 times a minute, then 429 with Retry-After. */
 export const MFA_RATE_LIMIT = { max: 30, timeWindow: 60_000 }
 
@@ -63,6 +98,7 @@ export function optionsFromEnv (env: NodeJS.ProcessEnv): DemoServerOptions {
     outbox: isOutboxEnabled(env),
     codeSecret: env.MFA_CODE_SECRET,
     jwtSecret: env.JWT_SECRET,
+    passkey: passkeyRelyingParty(env.HOST, Number(env.PORT ?? DEFAULT_PORT)),
     logger: devMode ? { level: 'info', stream: readableLogStream(process.stdout) } : { level: 'info' }
   }
 }
@@ -78,6 +114,7 @@ export interface DemoSettings {
   mailer: ((message: CodeMessage) => Promise<void>) | undefined
   tablePrefix: string
   rateLimit: { max: number, timeWindow: number } | false
+  passkey: PasskeyRelyingParty | false
 }
 
 /**
@@ -100,7 +137,8 @@ export function resolveSettings (options: DemoServerOptions): DemoSettings {
     jwtSecret,
     mailer: options.mailer,
     tablePrefix: options.tablePrefix ?? 'glue_mfa_',
-    rateLimit: options.rateLimit ?? MFA_RATE_LIMIT
+    rateLimit: options.rateLimit ?? MFA_RATE_LIMIT,
+    passkey: options.passkey ?? passkeyRelyingParty(DEFAULT_HOST, DEFAULT_PORT)
   }
 }
 

@@ -1,8 +1,9 @@
 // The example server's page: a client of the Glue MFA HTTP API and the demo logins, nothing
 // more. The same module runs the storefront page (/) and the back-office page (/backend); the
 // <body data-surface> attribute says which. No build step, no dependency, nothing from another
-// origin (the QR code comes from this server's POST /demo/qr as SVG).
-/* global sessionStorage, DOMParser */
+// origin (the QR code comes from this server's POST /demo/qr as SVG). Passkeys are made and
+// used by the browser (WebAuthn); their options and signed responses travel through the API.
+/* global sessionStorage, DOMParser, PublicKeyCredential, location */
 
 const surface = document.body.dataset.surface === 'backend' ? 'backend' : 'storefront'
 const PREFIX = surface === 'backend' ? '/backend' : ''
@@ -12,7 +13,8 @@ const STATUS = { DISABLED: 0, PENDING: 1, ENABLED: 2 }
 // The plugin answers numbers by default, the labels with `statusFormat: 'label'`.
 const STATUS_LABELS = { deactivated: 0, 'activation is pending': 1, activated: 2 }
 const RECOVERY = 'recovery-codes'
-const TYPE_NAMES = { email: 'Email', totp: 'Authenticator app', [RECOVERY]: 'Recovery codes' }
+const PASSKEY = 'passkey'
+const TYPE_NAMES = { email: 'Email', totp: 'Authenticator app', [PASSKEY]: 'Passkey', [RECOVERY]: 'Recovery codes' }
 const RECOVERY_FILE = 'glue-mfa-recovery-codes.txt'
 const STATUS_TEXT = ['Off', 'Waiting for a code', 'On']
 
@@ -27,6 +29,7 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   methods: [],
   outbox: false,
+  passkey: null, // the server's passkey relying party { rpID, origin }, or null: no passkey type
   step: null, // the open code prompt: { ask, resolve } while it waits for a code
   shown: null, // the `ask` the code prompt shows
   recoveryCodes: [] // the codes of the recovery-code activation on screen (shown once, never stored)
@@ -201,9 +204,12 @@ function renderMethods () {
   list.replaceChildren()
   for (const method of state.methods) {
     const name = nameOf(method.type)
-    const status = el('span', { className: `status status-${method.status}`, textContent: STATUS_TEXT[method.status] })
+    const pendingPasskey = method.type === PASSKEY && method.status === STATUS.PENDING
+    const status = el('span', { className: `status status-${method.status}`, textContent: pendingPasskey ? 'Not finished' : STATUS_TEXT[method.status] })
     const actions = el('div', { className: 'actions' })
-    if (method.status === STATUS.DISABLED && method.type === RECOVERY && primaryEnabled().length === 0) {
+    if (method.type === PASSKEY) {
+      renderPasskeyActions(method, actions)
+    } else if (method.status === STATUS.DISABLED && method.type === RECOVERY && primaryEnabled().length === 0) {
       // The server would answer 5913: recovery codes back up another method, never stand alone.
       actions.append(el('p', { className: 'hint' }, 'Single-use codes for the day your phone is gone. Turn on another method first.'))
     } else if (method.status === STATUS.DISABLED) {
@@ -245,13 +251,22 @@ async function withCode (call, ask, askFirst) {
 }
 
 function stepUpPrompt (title, what) {
-  const on = enabledMethods().map((m) => m.type === RECOVERY ? 'one of your recovery codes' : nameOf(m.type))
+  const on = enabledMethods().filter((m) => m.type !== PASSKEY).map((m) => m.type === RECOVERY ? 'one of your recovery codes' : nameOf(m.type))
+  const codes = `Enter a code from a method that is on (${on.join(' or ') || 'none'}).`
+  let text = codes
+  if (isOn(PASSKEY)) {
+    const problem = passkeyProblem()
+    if (problem !== null) text = on.length > 0 ? `${problem} ${codes}` : problem
+    else text = on.length > 0 ? `Use your passkey, or enter a code from a method that is on (${on.join(' or ')}).` : 'Use your passkey.'
+  }
   return {
     title,
     what,
-    text: `Enter a code from a method that is on (${on.join(' or ') || 'none'}).`,
+    text,
     resend: emailEnabled() ? { label: 'Email me a code', run: () => sendCode('email') } : undefined,
-    letters: isOn(RECOVERY)
+    letters: isOn(RECOVERY),
+    passkey: isOn(PASSKEY) && passkeyProblem() === null,
+    codeless: on.length === 0
   }
 }
 
@@ -270,6 +285,7 @@ async function enable (type) {
   }
   await refreshMethods()
   hideSetups()
+  if (type === PASSKEY) return await registerPasskey(type, result.document?.data?.attributes?.options)
   if (result.status === 201 && type === 'totp') await showTotpSetup(result.document.data.attributes)
   if (result.status === 201 && type === RECOVERY) showRecoverySetup(result.document.data.attributes.codes)
   await refreshOutbox()
@@ -344,6 +360,17 @@ async function disable (type, { withRecovery = false } = {}) {
   } else if (type === RECOVERY) {
     // Recovery codes go with a code of any method that is on.
     ask = stepUpPrompt(`Turn off ${name}`, `Turning off ${name}`)
+  } else if (type === PASSKEY) {
+    // A passkey goes with its own signature (or a recovery code).
+    const problem = passkeyProblem()
+    ask = {
+      title: 'Remove your passkey',
+      what: 'Removing the passkey',
+      text: [problem ?? 'Confirm with the passkey.', recoveryOn ? 'Or enter one of your recovery codes.' : ''].join(' ').trim(),
+      letters: true,
+      passkey: problem === null,
+      codeless: !recoveryOn
+    }
   } else {
     const own = type === 'email' ? 'Enter a code we email you' : 'Enter the 6-digit code your authenticator app shows'
     ask = {
@@ -362,6 +389,7 @@ async function disable (type, { withRecovery = false } = {}) {
   if (!result.ok) return flashError(result, `Turning off ${name}`)
   // The last other method gone: the server turned the recovery codes off with it.
   const also = recoveryOn && type !== RECOVERY && primariesBefore === 1 ? ' Your recovery codes went with it: they back up another method, never stand alone.' : ''
+  if (type === PASSKEY && !withRecovery) return flash(`The passkey is removed.${also} It stays in your device's passkey list until you delete it there.`)
   flash(withRecovery
     ? `${name} is off.${also} Set up your new device: turn ${name} on again from the list.`
     : `${name} is off.${also}`)
@@ -476,12 +504,16 @@ function askCode (ask, { keepError = false } = {}) {
   resend.hidden = ask.resend === undefined
   if (ask.resend !== undefined) resend.textContent = ask.resend.label
   $('code-submit').textContent = ask.submit ?? 'Continue'
+  $('code-passkey').hidden = ask.passkey !== true
+  // Only a passkey can answer: no code field to type into.
+  $('code-field').hidden = ask.codeless === true && ask.passkey === true
+  $('code-submit').hidden = $('code-field').hidden
   // Recovery codes have letters: a phone shows the full keyboard for them.
   $('code').inputMode = ask.letters === true ? 'text' : 'numeric'
   $('code').value = ''
   state.shown = ask
   $('step').hidden = false
-  $('code').focus()
+  $(($('code-field').hidden) ? 'code-passkey' : 'code').focus()
   return new Promise((resolve) => {
     state.step = { ask, resolve }
   })
@@ -521,6 +553,145 @@ async function resendFromStep () {
   $('step-error').hidden = true
   $('step-text').textContent = `${state.step.ask.text} A new code is on its way.`
   $('code').focus()
+}
+
+/** The prompt's "Use your passkey": a fresh challenge, the browser signs it, the prompt answers with the signature. */
+async function passkeyFromStep () {
+  if (state.step === null || state.step.ask.passkey !== true) return
+  const step = state.step
+  const signed = await passkeyAssertion(PASSKEY)
+  if (state.step !== step) return // the prompt was closed or taken over meanwhile
+  if (signed.error !== undefined) {
+    $('step-error').replaceChildren(signed.error)
+    $('step-error').hidden = false
+    return
+  }
+  state.step = null
+  step.resolve(signed.code)
+}
+
+// ---- passkeys (WebAuthn) ----------------------------------------------------------------------
+
+/**
+ * Why this page cannot use a passkey, or null when it can: WebAuthn needs a secure context
+ * (https, or http://localhost) and a page on the relying party's domain (an IP address never is).
+ */
+function passkeyProblem () {
+  if (state.passkey === null) return 'This server offers no passkeys.'
+  const { rpID, origin } = state.passkey
+  const host = location.hostname
+  const onSite = host === rpID || host.endsWith(`.${rpID}`)
+  if (!window.isSecureContext || !onSite) {
+    return `Passkeys work only on this demo's own address: open ${origin}${location.pathname} (this page is ${location.origin}; passkeys need https or localhost, never an IP address).`
+  }
+  if (typeof window.PublicKeyCredential !== 'function' || navigator.credentials === undefined) {
+    return 'This browser cannot make or use passkeys (it has no WebAuthn).'
+  }
+  return null
+}
+
+function renderPasskeyActions (method, actions) {
+  const problem = passkeyProblem()
+  if (method.status !== STATUS.ENABLED && problem !== null) {
+    const hint = el('p', { className: 'hint passkey-problem', textContent: problem })
+    hint.dataset.problem = 'passkey'
+    actions.append(hint)
+  } else if (method.status === STATUS.DISABLED) {
+    actions.append(button('Add a passkey', () => enable(PASSKEY)))
+    actions.append(el('p', { className: 'hint' }, 'Your device (phone, computer, security key) confirms it is you: a fingerprint, face, PIN or a touch.'))
+  } else if (method.status === STATUS.PENDING) {
+    actions.append(button('Add a passkey', () => enable(PASSKEY), { name: 'Add a passkey again' }))
+    actions.append(el('p', { className: 'hint' }, 'The passkey was not made (cancelled, or the time ran out). Try again.'))
+  } else {
+    actions.append(button('Remove', () => disable(PASSKEY), { secondary: true, name: 'Remove the passkey' }))
+  }
+}
+
+const bytes = (value) => value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+
+function toBase64url (value) {
+  let text = ''
+  for (const byte of bytes(value)) text += String.fromCharCode(byte)
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
+
+function fromBase64url (text) {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
+}
+
+/** The server's options as WebAuthn takes them: parseCreationOptionsFromJSON where the browser has it, by hand elsewhere. */
+function creationOptions (json) {
+  if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function') return PublicKeyCredential.parseCreationOptionsFromJSON(json)
+  return {
+    ...json,
+    challenge: fromBase64url(json.challenge),
+    user: { ...json.user, id: fromBase64url(json.user.id) },
+    excludeCredentials: (json.excludeCredentials ?? []).map((c) => ({ ...c, id: fromBase64url(c.id) }))
+  }
+}
+
+function requestOptions (json) {
+  if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function') return PublicKeyCredential.parseRequestOptionsFromJSON(json)
+  return { ...json, challenge: fromBase64url(json.challenge), allowCredentials: (json.allowCredentials ?? []).map((c) => ({ ...c, id: fromBase64url(c.id) })) }
+}
+
+/** A credential's JSON (credential.toJSON() where the browser has it), as X-MFA-Code carries it: base64url of that JSON. */
+function encodeCredential (credential) {
+  let json
+  if (typeof credential.toJSON === 'function') {
+    json = credential.toJSON()
+  } else {
+    const r = credential.response
+    const response = r.attestationObject !== undefined
+      ? { clientDataJSON: toBase64url(r.clientDataJSON), attestationObject: toBase64url(r.attestationObject), transports: r.getTransports?.() ?? [] }
+      : { clientDataJSON: toBase64url(r.clientDataJSON), authenticatorData: toBase64url(r.authenticatorData), signature: toBase64url(r.signature), userHandle: r.userHandle === null ? undefined : toBase64url(r.userHandle) }
+    json = { id: credential.id, rawId: toBase64url(credential.rawId), type: credential.type, authenticatorAttachment: credential.authenticatorAttachment ?? undefined, clientExtensionResults: credential.getClientExtensionResults(), response }
+  }
+  return toBase64url(new TextEncoder().encode(JSON.stringify(json)))
+}
+
+/** What the browser's refusal means, in words. */
+function passkeyFailure (error, what) {
+  const reason = error?.name === 'NotAllowedError'
+    ? 'it was cancelled, or the time ran out.'
+    : error?.name === 'InvalidStateError'
+      ? 'this device already holds a passkey of yours for this site.'
+      : error?.name === 'SecurityError'
+        ? `the page's address does not match the passkeys' site (${state.passkey?.origin ?? 'none'}).`
+        : `${error?.message ?? String(error)}.`
+  const box = el('div', { className: 'error-body' }, el('p', {}, el('strong', {}, `${what} did not happen: `), reason))
+  box.dataset.code = 'webauthn'
+  return box
+}
+
+/** The browser makes the passkey for the activation's options, and verify stores it. */
+async function registerPasskey (type, options) {
+  if (options === undefined) return flash('The server sent no passkey options.', 'error')
+  flash('Follow your browser: it asks your device to make a passkey for this site.')
+  let credential
+  try {
+    credential = await navigator.credentials.create({ publicKey: creationOptions(options) })
+  } catch (error) {
+    await refreshMethods()
+    return flash(passkeyFailure(error, 'Adding a passkey'), 'error')
+  }
+  const result = await api('POST', `${PREFIX}/multi-factor-auth-type-verify`, { body: resource('multi-factor-auth-type-verify', { type }), code: encodeCredential(credential) })
+  await refreshMethods()
+  if (!result.ok) return flashError(result, 'Adding a passkey')
+  flash('Your passkey is added. Protected actions can now be confirmed with it.')
+}
+
+/** A fresh challenge (trigger), signed by the browser: `{ code }` for X-MFA-Code, or `{ error }` to show. */
+async function passkeyAssertion (type) {
+  const result = await api('POST', `${PREFIX}/multi-factor-auth-trigger`, { body: resource('multi-factor-auth-trigger', { type }) })
+  if (!result.ok) return { error: errorNode(result, 'Asking for a passkey challenge') }
+  try {
+    const credential = await navigator.credentials.get({ publicKey: requestOptions(result.document.data.attributes.options) })
+    return { code: encodeCredential(credential) }
+  } catch (error) {
+    return { error: passkeyFailure(error, 'Signing with the passkey') }
+  }
 }
 
 // ---- the protected demo action ----------------------------------------------------------------
@@ -663,6 +834,7 @@ async function start () {
   $('code-form').addEventListener('submit', submitCode)
   $('code-cancel').addEventListener('click', () => closeStep())
   $('code-resend').addEventListener('click', () => { resendFromStep().catch(networkFailure) })
+  $('code-passkey').addEventListener('click', () => { passkeyFromStep().catch(networkFailure) })
   $('protected-form').addEventListener('submit', (event) => { protectedAction(event).catch(networkFailure) })
   $('outbox-refresh').addEventListener('click', () => { Promise.all([refreshOutbox(), refreshNotifications()]).catch(networkFailure) })
   $('recovery-download').addEventListener('click', downloadRecoveryCodes)
@@ -674,6 +846,7 @@ async function start () {
 
   const config = await (await fetch('/demo/web-config')).json()
   state.outbox = config.outbox === true
+  state.passkey = config.passkey ?? null
   $('outbox').hidden = !state.outbox
   document.body.classList.toggle('with-outbox', state.outbox)
   await refreshOutbox()
