@@ -1,7 +1,9 @@
 // The server the burst attacks (burst.hardening.ts) go against, in the test process
 // (memory store) or in a child process (burst-server.ts: SQLite, PostgreSQL): the plugin with
-// the email, totp and recovery-codes types, a protected PATCH /carts/:id, and routes of its own
-// under /burst-test/ from which the test reads what happened for a principal:
+// the email, totp, recovery-codes and passkey types (the passkey on rp id `localhost`, origin
+// PASSKEY_ORIGIN: what the test's software authenticator signs for; nothing is served there),
+// a protected PATCH /carts/:id, and routes of its own under /burst-test/ from which the test
+// reads what happened for a principal:
 //   GET /burst-test/codes?principal=ID    the email codes sent to it, oldest first
 //   GET /burst-test/events?principal=ID   its onEvent events, and the calls its requests
 //                                         made to the repository, by method
@@ -11,7 +13,7 @@
 // the POST goes to no protected resource.
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import glueMfa, { emailProvider, recoveryCodesProvider, totpProvider, type MfaEvent, type MfaRepository } from '../../lib/index.js'
+import glueMfa, { emailProvider, passkeyProvider, recoveryCodesProvider, totpProvider, type MfaEvent, type MfaRepository } from '../../lib/index.js'
 import { CODE_SECRET, JWT_SECRET } from '../helpers.js'
 
 export const FAILURES = 10
@@ -19,6 +21,9 @@ export const MAX_ATTEMPTS = 3
 /** Recovery codes one activation hands out. */
 export const RECOVERY_COUNT = 10
 const MINUTE = 60_000
+/** The passkey's relying party: the test's software authenticator signs for this origin. */
+export const PASSKEY_RP_ID = 'localhost'
+export const PASSKEY_ORIGIN = 'http://localhost:3000'
 
 /** The lockout every burst server runs with: the threshold the attacks are held to. */
 export const LOCKOUT = { failures: FAILURES, duration: 15 * MINUTE, maxDuration: 48 * 60 * MINUTE }
@@ -92,7 +97,8 @@ export async function buildBurstApp (repository: MfaRepository, ledger: BurstLed
     providers: [
       emailProvider({ send: async ({ principal, code }) => { ledger.of(principal.id).codes.push(code) } }),
       totpProvider({ issuer: 'Burst' }),
-      recoveryCodesProvider({ count: RECOVERY_COUNT })
+      recoveryCodesProvider({ count: RECOVERY_COUNT }),
+      passkeyProvider({ rpName: 'Burst', rpID: PASSKEY_RP_ID, origin: PASSKEY_ORIGIN })
     ],
     repository: ledger.counting(repository),
     codeSecret: CODE_SECRET,

@@ -11,6 +11,15 @@
 // unused recovery code, at step-up or deactivating TOTP. Exactly one may pass: the store spends
 // a code's hash atomically, and every other use of it is a wrong code.
 //
+// Passkeys get both kinds (issue 17): one signed assertion (one challenge, from a trigger)
+// fired N times at once at step-up and deactivating the passkey (`sameAssertionAttack`: exactly
+// one passes, the challenge is spent once), and N - 1 wrong assertions of the challenge (signed
+// by another key, or by the right key for another origin) with the right one at the start, in
+// the middle or at the end (`attack`, scenario 'passkey step-up'). The software authenticator
+// (test/webauthn.ts) is in this process; the challenge comes from the server's trigger. A
+// challenge is also blocked after `maxAttempts` wrong answers: the right assertion may then be
+// refused though admitted (403 5901, as when the lockout refused it).
+//
 // What must hold, whatever the concurrency (design note of issue 12):
 // - the guesses evaluated (admitted, compared, wrong: `code.rejected` events) stay within the
 //   lockout rule: `failures` per lock on the principal's counter for tokens without a jti; with
@@ -28,13 +37,14 @@
 //   MFA_BURST_N      guesses per burst [200]
 //   MFA_BURST_BIG_N  guesses of the one big burst (PostgreSQL, two instances, step-up) [1000]
 import type { Test } from 'tap'
-import { createHmac, randomBytes, randomInt } from 'node:crypto'
+import { createHmac, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { generateSync } from 'otplib'
 import type { AdminTypeStatus, MfaEvent } from '../../lib/index.js'
 import { generateRecoveryCode } from '../../lib/providers/recovery.js'
 import { JWT_SECRET } from '../helpers.js'
-import { FAILURES, LOCKOUT, RECOVERY_COUNT } from './burst-app.js'
+import { header, SoftAuthenticator } from '../webauthn.js'
+import { FAILURES, LOCKOUT, PASSKEY_ORIGIN, PASSKEY_RP_ID, RECOVERY_COUNT } from './burst-app.js'
 import { burst, type BurstRequest, type BurstResponse } from './burst.js'
 import { startChildServer } from './child-server.js'
 
@@ -47,9 +57,13 @@ const JSON_API = 'application/vnd.api+json'
 const ACTIVATE = '/multi-factor-auth-type-activate'
 const VERIFY = '/multi-factor-auth-type-verify'
 const DEACTIVATE = '/multi-factor-auth-type-deactivate'
+const TRIGGER = '/multi-factor-auth-trigger'
 const RECOVERY = 'recovery-codes'
+const PASSKEY = 'passkey'
+/** Where a phishing page would have the right authenticator sign. */
+const EVIL_ORIGIN = 'https://evil.example'
 
-export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up' | 'recovery step-up'
+export type Scenario = 'step-up' | 'verify' | 'deactivate' | 'totp step-up' | 'recovery step-up' | 'passkey step-up'
 export type Position = 'start' | 'middle' | 'end'
 
 export interface Target {
@@ -105,6 +119,22 @@ async function ledger (target: Target, principal: string): Promise<{ events: Mfa
   return { events, calls }
 }
 
+/**
+ * The names of the principal's events, each instance's list on its own: events since a mark
+ * are sliced per instance (the ledger's concatenation is not in time order once both have some).
+ */
+async function eventNames (target: Target, principal: string): Promise<string[][]> {
+  return await Promise.all(target.origins.map(async (origin) => {
+    const res = await fetch(`${origin}/burst-test/events?principal=${encodeURIComponent(principal)}`)
+    return ((await res.json()) as { events: MfaEvent[] }).events.map((e) => e.name)
+  }))
+}
+
+/** The events (names) of the principal since `mark` (an earlier `eventNames`), over every instance. */
+async function eventsSince (target: Target, principal: string, mark: string[][]): Promise<string[]> {
+  return (await eventNames(target, principal)).flatMap((names, i) => names.slice(mark[i].length))
+}
+
 async function statusOf (origin: string, token: string, type: string): Promise<number> {
   const list = await expectStatus(origin, 'GET', '/multi-factor-auth-types', token, 200)
   return list.data.find((d: any) => d.id === type).attributes.status
@@ -135,6 +165,20 @@ async function enableRecovery (origin: string, principal: string, token: string)
   const codes: string[] = data.attributes.codes
   await expectStatus(origin, 'POST', VERIFY, token, 204, { type: RECOVERY, code: codes[0] })
   return codes
+}
+
+/** The owner's side: a passkey registered (activation's options answered) and enabled. */
+async function enablePasskey (origin: string, token: string): Promise<SoftAuthenticator> {
+  const authenticator = new SoftAuthenticator(PASSKEY_RP_ID, PASSKEY_ORIGIN)
+  const { data } = await expectStatus(origin, 'POST', ACTIVATE, token, 201, { type: PASSKEY })
+  await expectStatus(origin, 'POST', VERIFY, token, 204, { type: PASSKEY, code: header(authenticator.register(data.attributes.options)) })
+  return authenticator
+}
+
+/** A trigger of the passkey: the authentication options, with a fresh challenge. */
+async function passkeyChallenge (origin: string, token: string): Promise<{ challenge: string }> {
+  const { data } = await expectStatus(origin, 'POST', TRIGGER, token, 201, { type: PASSKEY })
+  return data.attributes.options
 }
 
 /** The requests of a burst: one per code, spread over the instances and over `tokens`. */
@@ -214,12 +258,27 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
   const principal = `${target.name}-${scenario}-${position}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
   const setupToken = sign(principal)
   const [origin] = target.origins
-  const type = scenario === 'totp step-up' ? 'totp' : scenario === 'recovery step-up' ? RECOVERY : 'email'
+  const type = scenario === 'totp step-up' ? 'totp' : scenario === 'recovery step-up' ? RECOVERY : scenario === 'passkey step-up' ? PASSKEY : 'email'
 
   // The owner's side: what the victim did before the attack.
   let right: string
   const avoid = new Set<string>()
-  if (type === RECOVERY) {
+  let makeWrong: (() => string) | undefined = type === RECOVERY ? generateRecoveryCode : undefined
+  let authenticator: SoftAuthenticator | undefined
+  if (type === PASSKEY) {
+    const owner = authenticator = await enablePasskey(origin, setupToken)
+    const options = await passkeyChallenge(origin, setupToken)
+    right = header(owner.assert(options))
+    avoid.add(right)
+    // Wrong answers to the same challenge: signed by another key, or by the right one for
+    // another origin. Their counters are their own, distinct (the owner's stays at 1).
+    const forger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    let made = 0
+    makeWrong = () => {
+      made++
+      return header(owner.assert(options, made % 2 === 0 ? { signingKey: forger, counter: made } : { origin: EVIL_ORIGIN, counter: made }))
+    }
+  } else if (type === RECOVERY) {
     const codes = await enableRecovery(origin, principal, setupToken)
     right = codes[1]
     for (const code of codes) avoid.add(code)
@@ -244,7 +303,7 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
 
   // The attack: n requests, the right code at `position`, spread over the instances.
   const at = position === 'start' ? 0 : position === 'middle' ? Math.floor(n / 2) : n - 1
-  const codes = wrongCodes(n - 1, avoid, type === RECOVERY ? generateRecoveryCode : undefined)
+  const codes = wrongCodes(n - 1, avoid, makeWrong)
   codes.splice(at, 0, right)
   const tokens = jtiTokens === 0 ? [sign(principal)] : Array.from({ length: jtiTokens }, (_, i) => sign(principal, `jti-${i}-${randomBytes(4).toString('hex')}`))
   const path = scenario === 'verify' ? VERIFY : scenario === 'deactivate' ? DEACTIVATE : '/carts/1'
@@ -264,8 +323,8 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
   const limit = allowed(jtiTokens, rightPassed)
   t.comment(`${target.name}, ${scenario}, n=${n}, right code at ${at}${jtiTokens > 0 ? `, ${jtiTokens} tokens with a jti` : ''}: ` +
     `right code ${rightStatus} ${glueCode(responses[at])}; evaluated wrong guesses ${evaluated} (allowed ${limit}); ` +
-    `code.rejected ${named('code.rejected')}, code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}; ` +
-    `answers ${JSON.stringify(tally)}; repository ${JSON.stringify(Object.fromEntries(Object.keys(after.calls).map((k) => [k, callsOf(k)]).filter(([, v]) => v !== 0)))}; ` +
+    `code.rejected ${named('code.rejected')}, code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}` +
+    `${type === PASSKEY ? `, code.blocked ${named('code.blocked')}` : ''}; answers ${JSON.stringify(tally)}; repository ${JSON.stringify(Object.fromEntries(Object.keys(after.calls).map((k) => [k, callsOf(k)]).filter(([, v]) => v !== 0)))}; ` +
     `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms, ` +
     `events within ${events.length === 0 ? 0 : Math.max(...events.map((e) => e.at)) - Math.min(...events.map((e) => e.at))} ms`)
 
@@ -280,10 +339,26 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
 
   if (scenario === 'verify') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 2 : 1, `email is ${rightPassed ? 'enabled' : 'still pending'}`)
   if (scenario === 'deactivate') t.equal(await statusOf(origin, setupToken, 'email'), rightPassed ? 0 : 2, `email is ${rightPassed ? 'disabled' : 'still enabled'}`)
-  if (scenario === 'step-up' || scenario === 'totp step-up' || scenario === 'recovery step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
+  if (scenario === 'step-up' || scenario === 'totp step-up' || scenario === 'recovery step-up' || scenario === 'passkey step-up') t.equal(await statusOf(origin, setupToken, type), 2, `${type} is still enabled`)
   if (type === RECOVERY) {
     t.equal(named('recovery.used'), rightPassed ? 1 : 0, `recovery.used ${rightPassed ? 'once' : 'never'}`)
     t.equal(await recoveryLeft(origin, principal), leftBefore - (rightPassed ? 1 : 0), `the store holds ${rightPassed ? 'one hash fewer' : 'every hash still'}`)
+  }
+  if (authenticator !== undefined) {
+    // Only the right assertion proves (acceptCode is called for it alone): admitted and yet
+    // refused, its challenge must have been blocked by maxAttempts wrong answers before it.
+    const accepts = callsOf('acceptCode')
+    t.ok(accepts <= 1 && (!rightPassed || accepts === 1), `acceptCode called ${accepts} time(s): once if the right one passed, never more`)
+    if (accepts === 1 && !rightPassed) t.ok(named('code.blocked') >= 1, 'admitted but refused: the challenge was blocked (code.blocked) before its accept')
+    // Afterwards, lockout cleared: a spent challenge answers nothing, and the stored passkey
+    // is the owner's still (no wrong assertion changed it): a fresh challenge passes.
+    await unlock(origin, principal)
+    if (rightPassed) {
+      const again = await call(origin, 'PATCH', '/carts/1', setupToken, { code: right })
+      t.same([again.status, again.json?.errors?.[0]?.code], [403, '5901'], 'the right assertion, used, fails afterwards')
+    }
+    const fresh = header(authenticator.assert(await passkeyChallenge(origin, setupToken)))
+    t.equal((await call(origin, 'PATCH', '/carts/1', setupToken, { code: fresh })).status, 204, 'the owner passes with a fresh challenge afterwards')
   }
 }
 
@@ -352,6 +427,91 @@ export async function sameCodeAttack (t: Test, target: Target, { action, n }: Sa
   t.equal(leftBefore, RECOVERY_COUNT - 1, `${RECOVERY_COUNT} codes, one spent on enabling them`)
 }
 
+interface SameAssertionAttack {
+  /** Step-up at PATCH /carts/1, or deactivating the passkey. */
+  action: 'step-up' | 'deactivate passkey'
+  n: number
+}
+
+/**
+ * N requests all carrying one assertion (one challenge), released together: exactly one passes
+ * and spends the challenge; the others are wrong answers (or, deactivating, meet the disabled
+ * type: 400 5906).
+ *
+ * Step-up: the principal's counter first stands one below the lock (FAILURES - 1 assertions
+ * signed for another origin), so the first admitted request of the burst locks it and only it
+ * is compared before its accept; what follows shows the accept reset the counter: the other
+ * uses of the spent challenge are compared again (at most FAILURES of them), and the counter
+ * afterwards is exactly theirs (under FAILURES, the next wrong assertion is compared; at
+ * FAILURES, refused unread). Then, unlocked: the assertion fails, the stored signature counter
+ * is the accepted one's (an assertion repeating it is a rollback), the next one passes.
+ */
+export async function sameAssertionAttack (t: Test, target: Target, { action, n }: SameAssertionAttack): Promise<void> {
+  const principal = `${target.name}-passkey-${action}-${randomBytes(4).toString('hex')}`.replace(/[^\w-]/g, '_')
+  const token = sign(principal)
+  const [origin] = target.origins
+  const authenticator = await enablePasskey(origin, token)
+  const phished = async (): Promise<string> => header(authenticator.assert(await passkeyChallenge(origin, token), { origin: EVIL_ORIGIN, counter: 1 }))
+  const prior = action === 'step-up' ? FAILURES - 1 : 0
+  for (let i = 0; i < prior; i++) await expectStatus(origin, 'PATCH', '/carts/1', token, 403, { code: await phished() })
+  const code = header(authenticator.assert(await passkeyChallenge(origin, token)))
+  const counter = authenticator.counter
+  const before = await ledger(target, principal)
+
+  const path = action === 'step-up' ? '/carts/1' : DEACTIVATE
+  const result = await burst(burstRequests(target, path, PASSKEY, Array.from({ length: n }, () => code), [token]), { timeoutMs: 30_000 })
+  const after = await ledger(target, principal)
+  const events = after.events.slice(before.events.length)
+  const named = (name: string, type?: string): number => events.filter((e) => e.name === name && (type === undefined || e.type === type)).length
+  const { responses } = result
+  const passed = responses.filter((res) => res.status >= 200 && res.status < 300)
+  const evaluated = named('code.rejected')
+  // Step-up: before the accept's reset only the accepted request was admitted (see above).
+  const limit = action === 'step-up' ? FAILURES : allowed(0, passed.length > 0)
+  t.comment(`${target.name}, one passkey assertion ${n} times, ${action}${prior > 0 ? ` (${prior} failures before)` : ''}: answers ${JSON.stringify(tallyOf(responses))}; ` +
+    `stepup.passed ${named('stepup.passed')}, code.verified ${named('code.verified')}, type.disabled ${named('type.disabled')}, code.rejected ${evaluated} (allowed ${limit}), ` +
+    `code.locked_out ${named('code.locked_out')}, principal.locked ${named('principal.locked')}; ` +
+    `connect ${result.connectMs} ms, write ${result.writeMs} ms, release ${result.releaseMs} ms, answers ${result.answerMs} ms`)
+
+  answeredWithout5xx(t, responses)
+  t.same(passed.map((res) => res.status), [204], 'exactly one passed, 204')
+  const odd = responses.filter((res) => res.status > 0 && res.status < 500 && res.status !== 204 && !(res.status === 403 && glueCode(res) === '5901') &&
+    !(action === 'deactivate passkey' && res.status === 400 && glueCode(res) === '5906'))
+  t.same(odd.slice(0, 3).map((res) => `${res.status} ${res.body}`), [], `every other answer is 403 5901${action === 'step-up' ? '' : ' (or 400 5906 once the passkey is disabled)'}`)
+  t.ok(evaluated <= limit, `evaluated wrong answers (the spent challenge again): ${evaluated} <= ${limit}`)
+
+  if (action === 'deactivate passkey') {
+    t.equal(named('code.verified', PASSKEY), 1, 'code.verified once')
+    t.equal(named('type.disabled', PASSKEY), 1, 'the passkey disabled once')
+    t.equal(await statusOf(origin, token, PASSKEY), 0, 'the passkey is disabled')
+    const again = await call(origin, 'POST', DEACTIVATE, token, { type: PASSKEY, code })
+    t.same([again.status, again.json?.errors?.[0]?.code], [400, '5906'], 'deactivating it again with the assertion: 5906')
+    return
+  }
+  t.equal(named('stepup.passed'), 1, 'stepup.passed once')
+  t.equal(await statusOf(origin, token, PASSKEY), 2, 'the passkey is still enabled')
+  // The principal's counter after the burst is the burst's wrong answers: the accept reset it.
+  const probed = await eventNames(target, principal)
+  const probe = await call(origin, 'PATCH', '/carts/1', token, { code: await phished() })
+  const probeEvents = await eventsSince(target, principal, probed)
+  const expected = evaluated < FAILURES ? 'code.rejected' : 'code.locked_out'
+  t.same([probe.status, probeEvents.includes(expected)], [403, true],
+    `the accept reset the counter (it stood at ${prior + 1} with its own admission): ${evaluated} wrong answers after it, the next one ${expected === 'code.rejected' ? 'compared' : 'refused unread'} (${probeEvents.join(', ')})`)
+
+  // Unlocked: the spent challenge fails (compared, not locked out); the stored signature counter
+  // is the accepted assertion's; the owner's next assertion passes.
+  await unlock(origin, principal)
+  const mark = await eventNames(target, principal)
+  const again = await call(origin, 'PATCH', '/carts/1', token, { code })
+  t.same([again.status, again.json?.errors?.[0]?.code], [403, '5901'], 'the assertion fails afterwards')
+  const rollback = await call(origin, 'PATCH', '/carts/1', token, { code: header(authenticator.assert(await passkeyChallenge(origin, token), { counter })) })
+  t.equal(rollback.status, 403, `an assertion repeating the accepted counter (${counter}) is refused`)
+  const later = await eventsSince(target, principal, mark)
+  t.same(later.filter((name) => name === 'code.rejected' || name === 'code.locked_out' || name === 'passkey.counter_rollback'),
+    ['code.rejected', 'passkey.counter_rollback', 'code.rejected'], 'both compared: the spent challenge, then a counter rollback (the stored counter is the accepted one)')
+  t.equal((await call(origin, 'PATCH', '/carts/1', token, { code: header(authenticator.assert(await passkeyChallenge(origin, token))) })).status, 204, 'the next assertion passes')
+}
+
 /** A burst server in a child process (burst-server.ts); killed when `t` ends. */
 export async function startChild (t: Test, env: Record<string, string>): Promise<string> {
   return (await startChildServer(t, SERVER, env, 'pipe')).url
@@ -381,6 +541,21 @@ export async function attackRecovery (t: Test, target: Target): Promise<void> {
   for (const position of ['end', 'start'] as const) {
     await t.test(`recovery step-up, ${N} recovery-shaped guesses, the right code at the ${position}`, async (t) => {
       await attack(t, target, { scenario: 'recovery step-up', position, n: N })
+    })
+  }
+}
+
+/**
+ * The passkey bursts: one assertion used N times at step-up and deactivating the passkey; N - 1
+ * wrong assertions of one challenge with the right one at the start, in the middle, at the end.
+ */
+export async function attackPasskey (t: Test, target: Target): Promise<void> {
+  for (const action of ['step-up', 'deactivate passkey'] as const) {
+    await t.test(`one passkey assertion ${SAME_N} times at once, ${action}`, async (t) => { await sameAssertionAttack(t, target, { action, n: SAME_N }) })
+  }
+  for (const position of POSITIONS) {
+    await t.test(`passkey step-up, ${N - 1} wrong assertions (another key, another origin), the right one at the ${position}`, async (t) => {
+      await attack(t, target, { scenario: 'passkey step-up', position, n: N })
     })
   }
 }

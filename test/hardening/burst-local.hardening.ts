@@ -1,6 +1,6 @@
 // Burst attacks (burst-attack.ts) on the memory store (one app in this process) and on SQLite:
-// one server process, and two server processes on one file, recovery codes' included. Also
-// checks the burst driver.
+// one server process, and two server processes on one file, recovery codes' and passkeys'
+// included. Also checks the burst driver.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import { memoryRepository } from '../../lib/index.js'
 import { BurstLedger, buildBurstApp } from './burst-app.js'
-import { attack, attackAll, attackRecovery, N, runsWith, startChild } from './burst-attack.js'
+import { attack, attackAll, attackPasskey, attackRecovery, N, runsWith, startChild } from './burst-attack.js'
 import { burst } from './burst.js'
 
 t.comment(runsWith())
@@ -58,6 +58,7 @@ t.test('memory store, one app', async (t) => {
     await attack(t, target, { scenario: 'step-up', position: 'end', n: N, jtiTokens: 2 })
   })
   await attackRecovery(t, target)
+  await attackPasskey(t, target)
 })
 
 t.test('SQLite', async (t) => {
@@ -67,6 +68,7 @@ t.test('SQLite', async (t) => {
       const target = { name: `sqlite-${origins.length}`, origins: [...origins] }
       await attackAll(t, target)
       await attackRecovery(t, target)
+      await attackPasskey(t, target)
     })
   }
 })

@@ -1,10 +1,10 @@
 // Burst attacks (burst-attack.ts) on PostgreSQL: one server process, and two server processes
 // on one database (a fresh table prefix), the requests alternating between them; recovery
-// codes' bursts included.
+// codes' and passkeys' bursts included.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { pgUrl, postgresAvailable, runSql } from '../repositories/pg.js'
-import { attack, attackAll, attackRecovery, N, runsWith, startChild } from './burst-attack.js'
+import { attack, attackAll, attackPasskey, attackRecovery, N, runsWith, startChild } from './burst-attack.js'
 
 if (await postgresAvailable(t)) {
   t.comment(runsWith())
@@ -17,6 +17,7 @@ if (await postgresAvailable(t)) {
     const target = { name: 'pg-1', origins: [first] }
     await attackAll(t, target)
     await attackRecovery(t, target)
+    await attackPasskey(t, target)
   })
   t.test('two instances on one database', async (t) => {
     const target = { name: 'pg-2', origins: [first, second] }
@@ -25,5 +26,6 @@ if (await postgresAvailable(t)) {
       await attack(t, target, { scenario: 'step-up', position: 'end', n: N, jtiTokens: 2 })
     })
     await attackRecovery(t, target)
+    await attackPasskey(t, target)
   })
 }
