@@ -34,6 +34,7 @@ test('passkeyProvider checks its options and names the one that is wrong', async
     ['passkeyProvider.origin', { origin: [] }],
     ['passkeyProvider.origin', { origin: 42 }],
     ['passkeyProvider.origin', { origin: [42] }],
+    ['passkeyProvider.origin', { origin: [[ORIGIN]] }],
     ['passkeyProvider.origin', { origin: 'shop.example' }],
     ['passkeyProvider.origin', { origin: 'http://shop.example' }],
     ['passkeyProvider.origin', { origin: 'https://shop.example/' }],
@@ -54,6 +55,19 @@ test('passkeyProvider checks its options and names the one that is wrong', async
     }
   }
   t.throws(() => passkeyProvider(undefined as never), /passkeyProvider\.rpName/)
+  // What each refusal says.
+  t.throws(() => passkeyProvider({ ...good, rpID: '10.0.0.1' }), /"passkeyProvider\.rpID" must be a domain name in lower case, without scheme, port or path \(not an IP address\)/)
+  t.throws(() => passkeyProvider({ ...good, origin: [] }), /"passkeyProvider\.origin" must be an origin or a non-empty list of origins/)
+  t.throws(() => passkeyProvider({ ...good, origin: 'ftp://shop.example' }), /"passkeyProvider\.origin" must be https:\/\/<host>\[:port\] or http:\/\/localhost\[:port\], got "ftp:\/\/shop\.example"/)
+  t.throws(() => passkeyProvider({ ...good, origin: 'https://evil.example' }), /"passkeyProvider\.origin" must be on rpID "shop\.example" or a subdomain of it, got "https:\/\/evil\.example"/)
+  // Only http://localhost may do without TLS; other schemes never.
+  for (const origin of ['ftp://localhost', 'ws://localhost:3000', 'http://localhost.evil.example']) {
+    t.throws(() => passkeyProvider({ ...good, rpID: 'localhost', origin }), /passkeyProvider\.origin/, origin)
+  }
+  // Digits are fine in a domain name, at its start or its end; only an all-numeric one is an IP address.
+  for (const rpID of ['1shop.example', 'shop1', 'shop.example2']) {
+    t.equal(passkeyProvider({ ...good, rpID, origin: `https://${rpID}` }).rpID, rpID)
+  }
   t.same(passkeyProvider(good), {
     kind: 'passkey', type: 'passkey', rpName: 'Shop', rpID: RP_ID, origin: [ORIGIN], userVerification: 'preferred', challengeTtl: 300_000
   }, 'the defaults')
@@ -114,6 +128,12 @@ test('user verification required: a response without it is refused', async (t) =
   t.equal((await post(s.app, VERIFY, s.bearer, { ...PASSKEY, code: header(s.authenticator.register(options)) })).statusCode, 204)
   expectError(t, await s.carts(await s.assertion({ noUserVerification: true })), 403, '5901')
   t.equal((await s.carts(await s.assertion())).statusCode, 200)
+
+  // 'preferred' (the default) asks for it and accepts a response without it.
+  const p = await setup(t)
+  const preferred = await p.activate()
+  t.equal((await post(p.app, VERIFY, p.bearer, { ...PASSKEY, code: header(p.authenticator.register(preferred, { noUserVerification: true })) })).statusCode, 204)
+  t.equal((await p.carts(await p.assertion({ noUserVerification: true }))).statusCode, 200)
 })
 
 test('wrong assertions lock the principal out like wrong codes', async (t) => {
@@ -196,7 +216,16 @@ test('the stored passkey is sealed to its principal and type; a tampered one nev
   t.same((await s.challenge()).allowCredentials, [])
 })
 
+test('an assertion naming another credential id is refused, even signed by the registered key', async (t) => {
+  const s = await setup(t)
+  await s.enrol()
+  const signed = s.authenticator.assert(await s.challenge())
+  const other = Buffer.from('another credential').toString('base64url')
+  expectError(t, await s.carts(header({ ...signed, id: other, rawId: other })), 403, '5901')
+})
+
 test('decodeResponse and encodeResponse: base64url JSON objects only', async (t) => {
+  t.equal(decodeResponse(`{}${encodeResponse({ id: 'x' })}`), null, 'base64url from its first character')
   t.same(decodeResponse(encodeResponse({ id: 'x' })), { id: 'x' })
   t.same(decodeResponse('e30='), {}, 'padding tolerated')
   for (const code of ['', '***', '=', 'e30===', 'e3=0', Buffer.from('[]').toString('base64url'), Buffer.from('"s"').toString('base64url'), Buffer.from('{').toString('base64url')]) {
@@ -224,4 +253,47 @@ test('the passkey kind on its own: the user name, a type enabled meanwhile, a pa
   t.equal(await factor.prove('p', enabled, encodeResponse({ id: 'x' }), 0), null)
   t.equal(factor.countsAttempts(enabled), true, 'a wrong response counts against the challenge')
   t.equal(factor.countsAttempts({ ...enabled, code: null }), false, 'nothing to count against without one')
+})
+
+test('the passkey kind proves on its own what the store checks again: expiry, attempts, the counter', async (t) => {
+  const { passkeyKind } = await import('../lib/providers/passkey.js')
+  const { MatchedCodes } = await import('../lib/codes.js')
+  const repository = memoryRepository()
+  const keys = new CodeKeys(CODE_SECRET)
+  const emitted: string[] = []
+  const factor = passkeyKind.create(passkeyProvider({ rpName: 'Shop', rpID: RP_ID, origin: ORIGIN }), {
+    repository, keys, matched: new MatchedCodes(), codeLength: 6, codeTtl: 1, maxAttempts: 3, resendCooldown: 0, clock: Date.now, emit: (_log, name) => { emitted.push(name) }
+  })
+  const log = undefined as never
+  const NOW = 1_000_000
+  const started = await factor.start({ log, principal: { id: 'p' }, record: null, now: NOW })
+  t.equal(started?.delivery, 'none', 'nothing is sent')
+  const options = started?.provisioning?.options as { challenge: string, user: { id: string } }
+  t.equal(options.user.id, Buffer.from(keys.hash('p', 'passkey', 'user-handle'), 'hex').toString('base64url'), 'the user handle: the bytes of the code HMAC of "user-handle"')
+  const pending = await repository.getType('p', 'passkey')
+  if (pending?.code == null) throw new Error('no challenge stored')
+  t.equal(pending.code.expiresAt, NOW + 300_000, 'the challenge lives challengeTtl')
+  const authenticator = new SoftAuthenticator(RP_ID, ORIGIN)
+  const registration = header(authenticator.register(options))
+  const at = (fields: Partial<NonNullable<typeof pending.code>>): typeof pending => ({ ...pending, code: { ...pending.code!, ...fields } })
+  t.equal(await factor.prove('p', pending, registration, NOW + 300_000), null, 'expired')
+  t.equal(await factor.prove('p', at({ attempts: 3 }), registration, NOW), null, 'blocked at maxAttempts')
+  t.match(await factor.prove('p', at({ attempts: 2 }), registration, NOW + 299_999), { challenge: pending.code.hash }, 'one attempt left, 1 ms before expiry')
+  const proof = await factor.prove('p', pending, registration, NOW)
+  if (proof === null || !('challenge' in proof)) throw new Error('not proven')
+  t.equal(await repository.acceptCode('p', 'passkey', proof, { now: NOW, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null }), 'accepted')
+
+  // Authentication: counter 5, then 3 (a clone) checked without a caller to tell: refused, no event.
+  const sign = async (counter: number): Promise<{ proof: Awaited<ReturnType<typeof factor.prove>>, record: NonNullable<typeof pending> }> => {
+    const enabled = await repository.getType('p', 'passkey')
+    const shown = await factor.resend({ log, principal: { id: 'p' }, record: enabled!, now: NOW })
+    if (typeof shown === 'string') throw new Error('nothing shown')
+    const record = await repository.getType('p', 'passkey')
+    return { proof: await factor.prove('p', record!, header(authenticator.assert(shown.provisioning.options as { challenge: string }, { counter })), NOW), record: record! }
+  }
+  const five = await sign(5)
+  t.ok(five.proof)
+  t.equal(await repository.acceptCode('p', 'passkey', five.proof!, { now: NOW, maxAttempts: 3, requireStatus: 2, enable: false, tokenId: null }), 'accepted')
+  t.equal((await sign(3)).proof, null, 'a counter going backwards')
+  t.same(emitted, [], 'no caller given, no event')
 })
