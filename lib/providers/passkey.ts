@@ -68,6 +68,7 @@ export function passkeyProvider (options: PasskeyProviderOptions): PasskeyProvid
   const origins = typeof options.origin === 'string' ? [options.origin] : options.origin
   if (!Array.isArray(origins) || origins.length === 0) invalidOption('passkeyProvider.origin', 'must be an origin or a non-empty list of origins')
   for (const origin of origins) {
+    // Stryker disable next-line ConditionalExpression: hostOf refuses a non-string too (its origin never equals one).
     const host = typeof origin === 'string' ? hostOf(origin) : null
     if (host === null) invalidOption('passkeyProvider.origin', `must be https://<host>[:port] or http://localhost[:port], got ${JSON.stringify(origin)}`)
     if (host !== rpID && !host.endsWith(`.${rpID}`)) invalidOption('passkeyProvider.origin', `must be on rpID "${rpID}" or a subdomain of it, got "${origin}"`)
