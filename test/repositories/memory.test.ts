@@ -199,3 +199,36 @@ test('the sweep drops a disabled type 24 h after its last change, and keeps what
   t.equal(records.get('pending')?.get('totp')?.status, 1, 'a pending type is kept')
   t.equal(records.get('enabled')?.get('totp')?.status, 2, 'an enabled type is kept')
 })
+
+test('memoryRepository: edge cases of accept, reset and the counters', async (t) => {
+  const rule = { failures: 5, duration: 1000, maxDuration: 1000 }
+  const now = 1_767_225_600_000
+  const accept = { now, maxAttempts: 3, requireStatus: 1 as const, enable: false, tokenId: null }
+  const repository = memoryRepository()
+  const { lockouts } = inspectMemory(repository)
+
+  // Spending from a type that holds no set, or from a set already used up, finds nothing.
+  await repository.beginActivation('p', 'email', null)
+  t.equal(await repository.acceptCode('p', 'email', { spend: 'a'.repeat(64) }, accept), 'code-invalid', 'no set at all')
+  await repository.beginActivation('p', 'recovery-codes', 'a'.repeat(64))
+  t.equal(await repository.acceptCode('p', 'recovery-codes', { spend: 'a'.repeat(64) }, accept), 'accepted')
+  t.equal((await repository.getType('p', 'recovery-codes'))?.secret, '')
+  t.equal(await repository.acceptCode('p', 'recovery-codes', { spend: '' }, accept), 'code-invalid', 'an empty set holds no empty hash')
+
+  // An accepted code resets the token it came with: its count starts again from zero.
+  const withToken = { now, principal: rule, token: { id: 'jti-1', rule: { failures: 2, duration: 1000, maxDuration: 1000 } } }
+  t.same(await repository.admit('p', withToken), { admitted: true, locked: false })
+  await repository.beginActivation('p', 'totp', 'sealed')
+  t.equal(await repository.acceptCode('p', 'totp', { step: 1 }, { ...accept, tokenId: 'jti-1' }), 'accepted')
+  t.same(await repository.admit('p', withToken), { admitted: true, locked: false }, 'one failure after the reset: not the second')
+  // Counters reset to nothing are not kept.
+  t.equal(await repository.acceptCode('p', 'totp', { step: 2 }, { ...accept, tokenId: 'jti-1' }), 'accepted')
+  t.notOk(lockouts.has('p'), 'a principal without counters leaves no entry')
+
+  // Principals never seen: nothing to change, no error.
+  t.same(await repository.reset('nobody', null), [])
+  await repository.revokeCodes('nobody')
+  await repository.releaseSend('nobody', 'email', now, null)
+  await repository.clearLockout('nobody')
+  t.equal(inspectMemory(repository).records.has('nobody'), false, 'and nothing stored for them')
+})
