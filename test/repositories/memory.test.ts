@@ -225,6 +225,12 @@ test('memoryRepository: edge cases of accept, reset and the counters', async (t)
   t.equal(await repository.acceptCode('p', 'totp', { step: 2 }, { ...accept, tokenId: 'jti-1' }), 'accepted')
   t.notOk(lockouts.has('p'), 'a principal without counters leaves no entry')
 
+  // Nothing stored is not time 0: a clock near the epoch gets its first send slot and its first step.
+  t.equal(await repository.reserveSend('epoch', 'email', 0, 30_000), 0, 'a first send slot at time 0')
+  await repository.beginActivation('epoch', 'totp', 'sealed')
+  t.equal(await repository.acceptCode('epoch', 'totp', { step: 0 }, { ...accept, now: 0 }), 'accepted', 'step 0 as the first step')
+  t.equal(await repository.acceptCode('epoch', 'totp', { step: 0 }, { ...accept, now: 0 }), 'code-invalid', 'and only once')
+
   // Principals never seen: nothing to change, no error.
   t.same(await repository.reset('nobody', null), [])
   await repository.revokeCodes('nobody')
