@@ -1,4 +1,4 @@
-// The factor kinds on their own (lib/providers/delivered.ts, computed.ts): what each one's
+// The factor kinds on their own (lib/providers/delivered.ts, computed.ts, recovery.ts): what each one's
 // prove() accepts, independently of the store, which checks the same rules again when it
 // accepts. A third-party store that does not re-check still gets expiry, the attempt limit and
 // the TOTP replay rule from the factor, so each rule is pinned here as well as in the store
@@ -7,6 +7,7 @@ import { test } from 'tap'
 import { CodeKeys, MatchedCodes } from '../../lib/codes.js'
 import { computedKind } from '../../lib/providers/computed.js'
 import { deliveredKind } from '../../lib/providers/delivered.js'
+import { normaliseRecoveryCode, recoveryCodesProvider, recoveryKind } from '../../lib/providers/recovery.js'
 import type { FactorTools } from '../../lib/providers/factor.js'
 import { memoryRepository } from '../../lib/repositories/memory.js'
 import type { TypeRecord } from '../../lib/repositories/types.js'
@@ -138,4 +139,42 @@ test('computed kind: activation stores the sealed secret and shows the provision
   t.equal(keys.open('p', 'totp', stored?.secret as string), 'SECRET', 'sealed for principal and type')
   await repository.acceptCode('p', 'totp', { step: 1 }, { now: NOW, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
   t.equal(await factor.start({ log: undefined as never, principal: { id: 'p' }, record: null, now: NOW }), null, 'enabled by a concurrent verify: nothing started')
+})
+
+test('recovery kind: a code proves only when its hash is in the set, and a malformed one costs no HMAC', async (t) => {
+  let hashed = 0
+  const counting = Object.assign(Object.create(keys) as CodeKeys, {
+    hash: (...args: Parameters<CodeKeys['hash']>) => { hashed++; return keys.hash(...args) }
+  })
+  const factor = recoveryKind.create(recoveryCodesProvider({ count: 3 }), tools({ keys: counting }))
+  const hashOf = (code: string): string => keys.hash('p', 'recovery-codes', normaliseRecoveryCode(code) as string)
+  const codes = ['AAAA-BBBB-CCCC-DDDD', 'EEEE-FFFF-GGGG-HHHH', 'JJJJ-KKKK-MMMM-NNNN']
+  const set = record({ type: 'recovery-codes', secret: codes.map(hashOf).join(',') })
+
+  for (const code of codes) t.same(factor.prove('p', set, code, NOW), { spend: hashOf(code) }, `${code}, wherever it is in the set`)
+  t.same(factor.prove('p', set, 'eeee ffff gggg hhhh', NOW), { spend: hashOf(codes[1]) }, 'in another spelling')
+  hashed = 0
+  t.equal(factor.prove('p', set, 'PPPP-QQQQ-RRRR-SSSS', NOW), null, 'a well-formed code not in the set')
+  t.equal(hashed, 1, 'is hashed once and compared')
+  t.equal(factor.prove('q', set, codes[0], NOW), null, 'a code of another principal')
+  t.equal(factor.prove('p', record({ type: 'recovery-codes', secret: hashOf(codes[1]) }), codes[0], NOW), null, 'a code already spent')
+  hashed = 0
+  for (const malformed of ['', 'null', 'AAAA-BBBB-CCCC-DDD', 'AAAA-BBBB-CCCC-DDDU', '123456']) {
+    t.equal(factor.prove('p', set, malformed, NOW), null, `${JSON.stringify(malformed)} is not a recovery code`)
+  }
+  t.equal(hashed, 0, 'refused before any HMAC')
+  t.equal(factor.remaining?.(set), 3)
+  t.equal(factor.remaining?.(record({ type: 'recovery-codes', secret: '' })), 0, 'all spent: an empty set, not one empty hash')
+})
+
+test('recovery kind: activation shows the codes once, stores their hashes and sends nothing', async (t) => {
+  const repository = memoryRepository()
+  const factor = recoveryKind.create(recoveryCodesProvider({ count: 3 }), tools({ repository }))
+  const started = await factor.start({ log: undefined as never, principal: { id: 'p' }, record: null, now: NOW })
+  const codes = started?.provisioning?.codes as string[]
+  t.equal(codes.length, 3)
+  t.equal(started?.delivery, 'none', 'nothing was sent')
+  const stored = await repository.getType('p', 'recovery-codes')
+  t.equal(stored?.status, 1, 'pending')
+  t.same(stored?.secret?.split(','), codes.map((code) => keys.hash('p', 'recovery-codes', normaliseRecoveryCode(code) as string)))
 })

@@ -157,3 +157,90 @@ test('inspectMemory reads only repositories made by memoryRepository()', async (
   t.throws(() => inspectMemory({ ...memoryRepository() }), /not a memoryRepository\(\)/)
   t.equal(inspectMemory(memoryRepository()).records.size, 0)
 })
+
+test('the sweep drops a disabled type 24 h after its last change, and keeps what still matters', async (t) => {
+  const HOUR = 3_600_000
+  const rule = { failures: 5, duration: 1000, maxDuration: 1000 }
+  const now = 1_767_225_600_000
+  const repository = memoryRepository()
+  const records = inspectMemory(repository).records
+  const types = (who: string): string[] => [...records.get(who)?.keys() ?? []].sort()
+  // A write with `now` sweeps, at most once a minute.
+  const sweepAt = async (at: number): Promise<void> => { await repository.admit('sweeper', { now: at, principal: rule, token: null }) }
+
+  // Disabled with a send slot (activated, then deactivated at once).
+  await repository.reserveSend('slot', 'email', now, 24 * HOUR)
+  await repository.beginActivation('slot', 'email', null, { hash: 'a'.repeat(64), expiresAt: now + 1000 })
+  await repository.disable('slot', 'email')
+  // Pending and enabled types, untouched for days.
+  await repository.beginActivation('pending', 'totp', 'sealed')
+  await repository.beginActivation('enabled', 'totp', 'sealed')
+  await repository.acceptCode('enabled', 'totp', { step: 1 }, { now, maxAttempts: 3, requireStatus: 1, enable: true, tokenId: null })
+  // Disabled, but holding a code that is still live in two days.
+  await repository.storeCode('live', 'email', { hash: 'b'.repeat(64), expiresAt: now + 48 * HOUR })
+  // Changed later than `now` by a write that came with a later time...
+  await repository.reserveSend('later', 'email', now + 10 * 60_000, 0)
+  // ...then disabled by a call that came with an earlier one: the latest time seen stamps it.
+  await repository.admit('later', { now, principal: rule, token: null })
+  await repository.beginActivation('later', 'email', null)
+  await repository.disable('later', 'email')
+
+  await sweepAt(now + 24 * HOUR - 1)
+  t.same(types('slot'), ['email'], '1 ms before 24 h: the disabled type is kept')
+  t.equal((await repository.getType('slot', 'email'))?.lastSentAt, now, 'and so is its send slot')
+  await sweepAt(now + 24 * HOUR + 59_998)
+  t.same(types('slot'), ['email'], 'swept at most once a minute: not yet looked at again')
+  await sweepAt(now + 24 * HOUR + 59_999)
+  t.same(types('slot'), [], 'a minute after the last sweep, 24 h after its last change: dropped')
+  t.notOk(records.has('slot'), 'and the principal left with nothing')
+  t.same(types('later'), ['email'], 'changed at the latest time seen, 10 min after `now`: kept')
+  await sweepAt(now + 24 * HOUR + 10 * 60_000)
+  t.notOk(records.has('later'), '24 h after that: dropped')
+
+  await sweepAt(now + 47 * HOUR)
+  t.same(types('live'), ['email'], 'a disabled type with a live code is kept')
+  await sweepAt(now + 48 * HOUR)
+  t.notOk(records.has('live'), 'and dropped once the code expired')
+  await sweepAt(now + 100 * HOUR)
+  t.equal(records.get('pending')?.get('totp')?.status, 1, 'a pending type is kept')
+  t.equal(records.get('enabled')?.get('totp')?.status, 2, 'an enabled type is kept')
+})
+
+test('memoryRepository: edge cases of accept, reset and the counters', async (t) => {
+  const rule = { failures: 5, duration: 1000, maxDuration: 1000 }
+  const now = 1_767_225_600_000
+  const accept = { now, maxAttempts: 3, requireStatus: 1 as const, enable: false, tokenId: null }
+  const repository = memoryRepository()
+  const { lockouts } = inspectMemory(repository)
+
+  // Spending from a type that holds no set, or from a set already used up, finds nothing.
+  await repository.beginActivation('p', 'email', null)
+  t.equal(await repository.acceptCode('p', 'email', { spend: 'a'.repeat(64) }, accept), 'code-invalid', 'no set at all')
+  await repository.beginActivation('p', 'recovery-codes', 'a'.repeat(64))
+  t.equal(await repository.acceptCode('p', 'recovery-codes', { spend: 'a'.repeat(64) }, accept), 'accepted')
+  t.equal((await repository.getType('p', 'recovery-codes'))?.secret, '')
+  t.equal(await repository.acceptCode('p', 'recovery-codes', { spend: '' }, accept), 'code-invalid', 'an empty set holds no empty hash')
+
+  // An accepted code resets the token it came with: its count starts again from zero.
+  const withToken = { now, principal: rule, token: { id: 'jti-1', rule: { failures: 2, duration: 1000, maxDuration: 1000 } } }
+  t.same(await repository.admit('p', withToken), { admitted: true, locked: false })
+  await repository.beginActivation('p', 'totp', 'sealed')
+  t.equal(await repository.acceptCode('p', 'totp', { step: 1 }, { ...accept, tokenId: 'jti-1' }), 'accepted')
+  t.same(await repository.admit('p', withToken), { admitted: true, locked: false }, 'one failure after the reset: not the second')
+  // Counters reset to nothing are not kept.
+  t.equal(await repository.acceptCode('p', 'totp', { step: 2 }, { ...accept, tokenId: 'jti-1' }), 'accepted')
+  t.notOk(lockouts.has('p'), 'a principal without counters leaves no entry')
+
+  // Nothing stored is not time 0: a clock near the epoch gets its first send slot and its first step.
+  t.equal(await repository.reserveSend('epoch', 'email', 0, 30_000), 0, 'a first send slot at time 0')
+  await repository.beginActivation('epoch', 'totp', 'sealed')
+  t.equal(await repository.acceptCode('epoch', 'totp', { step: 0 }, { ...accept, now: 0 }), 'accepted', 'step 0 as the first step')
+  t.equal(await repository.acceptCode('epoch', 'totp', { step: 0 }, { ...accept, now: 0 }), 'code-invalid', 'and only once')
+
+  // Principals never seen: nothing to change, no error.
+  t.same(await repository.reset('nobody', null), [])
+  await repository.revokeCodes('nobody')
+  await repository.releaseSend('nobody', 'email', now, null)
+  await repository.clearLockout('nobody')
+  t.equal(inspectMemory(repository).records.has('nobody'), false, 'and nothing stored for them')
+})
