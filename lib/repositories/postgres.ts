@@ -238,9 +238,10 @@ function statements (prefix: string) {
     // parameter is the token id ('' for none).
     acceptHash: accept(types, lockouts, 'code_verified = TRUE', 'code_hash = $5 AND $6::bigint < code_expires_at AND code_attempts < $7::int', '$8'),
     acceptStep: accept(types, lockouts, 'last_step = $5::bigint', '(last_step IS NULL OR last_step < $5::bigint)', '$6'),
-    // One hash out of the comma-separated set (hex hashes: none is part of another).
+    // One hash out of the comma-separated set (hex hashes: none is part of another; '' is none,
+    // even of an empty set, whose ',,' would otherwise hold it).
     acceptSpend: accept(types, lockouts, "secret = btrim(replace(',' || secret || ',', ',' || $5 || ',', ','), ',')",
-      "position(',' IN $5) = 0 AND position(',' || $5 || ',' IN ',' || secret || ',') > 0", '$6'),
+      "$5 <> '' AND position(',' IN $5) = 0 AND position(',' || $5 || ',' IN ',' || secret || ',') > 0", '$6'),
     // A signed challenge: the newest code, used once (dropped), the factor's new state stored.
     acceptChallenge: accept(types, lockouts,
       'code_hash = NULL, code_expires_at = NULL, code_attempts = 0, code_verified = FALSE, secret = $8',

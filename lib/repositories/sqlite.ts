@@ -175,10 +175,11 @@ function prepare (db: SqliteDatabase, prefix: string) {
       UPDATE ${types} SET last_step = @step, status = @status
       WHERE ${key} AND status = @requireStatus AND (last_step IS NULL OR last_step < @step)
       RETURNING 1`),
-    // One hash out of the comma-separated set (hex hashes: none is part of another).
+    // One hash out of the comma-separated set (hex hashes: none is part of another; '' is none,
+    // even of an empty set, whose ',,' would otherwise hold it).
     acceptSpend: db.prepare(`
       UPDATE ${types} SET secret = trim(replace(',' || secret || ',', ',' || @spend || ',', ','), ','), status = @status
-      WHERE ${key} AND status = @requireStatus AND instr(@spend, ',') = 0 AND instr(',' || secret || ',', ',' || @spend || ',') > 0
+      WHERE ${key} AND status = @requireStatus AND @spend <> '' AND instr(@spend, ',') = 0 AND instr(',' || secret || ',', ',' || @spend || ',') > 0
       RETURNING 1`),
     // A signed challenge: the newest code, used once (dropped), the factor's new state stored.
     acceptChallenge: db.prepare(`

@@ -266,6 +266,8 @@ export async function repositoryConformance (runner: { test: ConformanceTest } |
     assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[0] }, accept({ requireStatus: ENABLED })), 'accepted')
     assert.equal((await repo.getType(p, 'recovery-codes'))?.secret, '')
     assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: set[0] }, accept({ requireStatus: ENABLED })), 'code-invalid')
+    // An empty hash is no hash of the set, of an empty one neither.
+    assert.equal(await repo.acceptCode(p, 'recovery-codes', { spend: '' }, accept({ requireStatus: ENABLED })), 'code-invalid')
   })
 
   check('acceptCode by spend resets the counters like any accepted code', async ({ repo, principal }) => {

@@ -67,7 +67,7 @@ function racyRepository (): MfaRepository {
         record.lastStep = proof.step
       } else {
         const hashes = (seen.secret ?? '').split(',')
-        if (!hashes.includes(proof.spend)) return 'code-invalid'
+        if (proof.spend === '' || !hashes.includes(proof.spend)) return 'code-invalid'
         record.secret = hashes.filter((h) => h !== proof.spend).join(',')
       }
       if (options.enable) record.status = 2
