@@ -8,6 +8,7 @@ import { CodeKeys } from '../lib/codes.js'
 import { challengeHash, encodeResponse } from '../lib/providers/passkey.js'
 import { buildApp, CODE_SECRET, expectError, list, post, statuses, type TestApp } from './helpers.js'
 import { header, SoftAuthenticator } from './webauthn.js'
+
 export const ACTIVATE = 'multi-factor-auth-type-activate'
 export const VERIFY = 'multi-factor-auth-type-verify'
 export const DEACTIVATE = 'multi-factor-auth-type-deactivate'
