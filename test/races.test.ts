@@ -105,3 +105,27 @@ test('a verify refused by a lock that a concurrent verify caused answers 5904 on
   expectError(t, await post(s.app, 'multi-factor-auth-type-verify', other, { code: s.outbox.last('customer-2') }), 403, '5901')
   t.equal(s.events.filter((e) => e.name === 'code.locked_out').length, 1, 'still pending: a lockout')
 })
+
+test('a code of another type losing its status is a wrong code: only the named type losing its own answers as after it', async (t) => {
+  const { recoveryCodesProvider } = await import('../lib/index.js')
+  const inner = memoryRepository()
+  const raced: MfaRepository = { ...inner }
+  const s = await buildApp({ repository: raced, providers: [emailProvider({ send: async (m) => { await s.outbox.send(m) } }), recoveryCodesProvider({ count: 3 })], protectedResources: ['carts'] }, (app) => {
+    app.post('/carts', async () => ({ ok: true }))
+  })
+  t.teardown(() => s.app.close())
+  const tok = s.token()
+  await post(s.app, 'multi-factor-auth-type-activate', tok)
+  await post(s.app, 'multi-factor-auth-type-verify', tok, { code: s.outbox.last() })
+  const codes: string[] = (await post(s.app, 'multi-factor-auth-type-activate', tok, { type: 'recovery-codes', code: s.outbox.last() })).json().data.attributes.codes
+  t.equal((await post(s.app, 'multi-factor-auth-type-verify', tok, { type: 'recovery-codes', code: codes[0] })).statusCode, 204)
+  // The recovery codes were disabled by a concurrent request between the read and the accept.
+  raced.acceptCode = async (principalId, type, proof, options) => type === 'recovery-codes' ? 'status-changed' : await inner.acceptCode(principalId, type, proof, options)
+  const before = s.events.length
+  expectError(t, await post(s.app, 'multi-factor-auth-type-deactivate', tok, { code: codes[1] }), 403, '5901', 'X-MFA-Code is invalid.')
+  t.same(s.events.slice(before).map((e) => e.name), ['code.rejected'], 'deactivating email with it: email is still enabled, so the code was wrong')
+  const stepUp = s.events.length
+  const res = await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${tok}`, 'x-mfa-code': codes[1] } })
+  expectError(t, res, 403, '5901')
+  t.same(s.events.slice(stepUp).map((e) => e.name), ['code.rejected', 'stepup.denied'], 'a step-up with it: compared and wrong, counted')
+})
