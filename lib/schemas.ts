@@ -80,7 +80,7 @@ export function actionBody<Resource extends string> (resource: Resource) {
 export type ActionBody<Resource extends string = string> = Static<ReturnType<typeof actionBody<Resource>>>
 
 export const CodeHeaders = Type.Object({
-  'x-mfa-code': Type.Optional(Type.String({ description: 'The MFA code (email code or authenticator app code)' }))
+  'x-mfa-code': Type.Optional(Type.String({ description: 'The MFA code (an email, authenticator-app or recovery code), or a passkey response as base64url-encoded JSON; at most 8192 characters' }))
 })
 
 /** One value of a 201 answer's attributes: a string, a list of strings, or an object (a passkey's options, as the browser takes them). */
