@@ -297,3 +297,22 @@ test('the passkey kind proves on its own what the store checks again: expiry, at
   t.equal((await sign(3)).proof, null, 'a counter going backwards')
   t.same(emitted, [], 'no caller given, no event')
 })
+
+test('a store failing in the middle: trigger and a passkey step-up answer 500, nothing is half-written, the assertion still passes once afterwards', async (t) => {
+  const inner = memoryRepository()
+  const faulty = { ...inner }
+  const s = await setup(t, { repository: faulty })
+  await s.enrol()
+  const fail = async (): Promise<never> => { throw new Error('store down') }
+  faulty.storeCode = fail
+  expectError(t, await post(s.app, TRIGGER, s.bearer, PASSKEY), 500, undefined, 'Internal server error.')
+  faulty.storeCode = inner.storeCode
+  const signed = await s.assertion()
+  faulty.acceptCode = fail
+  expectError(t, await s.carts(signed), 500, undefined, 'Internal server error.')
+  expectError(t, await post(s.app, DEACTIVATE, s.bearer, { ...PASSKEY, code: signed }), 500, '5903')
+  faulty.acceptCode = inner.acceptCode
+  t.same(statuses(await list(s.app, s.bearer)), { passkey: 2, email: 0 }, 'still enabled')
+  t.equal((await s.carts(signed)).statusCode, 200, 'the challenge was not used by the failed requests')
+  expectError(t, await s.carts(signed), 403, '5901')
+})
