@@ -107,16 +107,27 @@ async function lastCode (origin: string, principal: string): Promise<string> {
 }
 
 /** The principal's events and repository calls, over every instance of the target. */
-async function ledger (target: Target, principal: string): Promise<{ events: MfaEvent[], calls: Record<string, number> }> {
-  const events: MfaEvent[] = []
+interface Ledger {
+  /** Each instance's own events, in `target.origins` order. */
+  byInstance: MfaEvent[][]
+  calls: Record<string, number>
+}
+
+async function ledger (target: Target, principal: string): Promise<Ledger> {
+  const byInstance: MfaEvent[][] = []
   const calls: Record<string, number> = {}
   for (const origin of target.origins) {
     const res = await fetch(`${origin}/burst-test/events?principal=${encodeURIComponent(principal)}`)
     const got = await res.json() as { events: MfaEvent[], calls: Record<string, number> }
-    events.push(...got.events)
+    byInstance.push(got.events)
     for (const [name, count] of Object.entries(got.calls)) calls[name] = (calls[name] ?? 0) + count
   }
-  return { events, calls }
+  return { byInstance, calls }
+}
+
+/** The events emitted between two ledgers, sliced per instance (the joined list would mix them up). */
+function eventsBetween (before: Ledger, after: Ledger): MfaEvent[] {
+  return after.byInstance.flatMap((events, i) => events.slice(before.byInstance[i].length))
 }
 
 /**
@@ -311,7 +322,7 @@ export async function attack (t: Test, target: Target, { scenario, position, n, 
   const after = await ledger(target, principal)
 
   // What the servers say they did.
-  const events = after.events.slice(before.events.length)
+  const events = eventsBetween(before, after)
   const named = (name: string): number => events.filter((e) => e.name === name).length
   const callsOf = (name: string): number => (after.calls[name] ?? 0) - (before.calls[name] ?? 0)
   const evaluated = named('code.rejected')
@@ -391,7 +402,7 @@ export async function sameCodeAttack (t: Test, target: Target, { action, n }: Sa
   const path = action === 'step-up' ? '/carts/1' : DEACTIVATE
   const result = await burst(burstRequests(target, path, 'totp', Array.from({ length: n }, () => code), [token]), { timeoutMs: 30_000 })
   const after = await ledger(target, principal)
-  const events = after.events.slice(before.events.length)
+  const events = eventsBetween(before, after)
   const named = (name: string, type?: string): number => events.filter((e) => e.name === name && (type === undefined || e.type === type)).length
   const { responses } = result
   const passed = responses.filter((res) => res.status >= 200 && res.status < 300)
@@ -461,7 +472,7 @@ export async function sameAssertionAttack (t: Test, target: Target, { action, n 
   const path = action === 'step-up' ? '/carts/1' : DEACTIVATE
   const result = await burst(burstRequests(target, path, PASSKEY, Array.from({ length: n }, () => code), [token]), { timeoutMs: 30_000 })
   const after = await ledger(target, principal)
-  const events = after.events.slice(before.events.length)
+  const events = eventsBetween(before, after)
   const named = (name: string, type?: string): number => events.filter((e) => e.name === name && (type === undefined || e.type === type)).length
   const { responses } = result
   const passed = responses.filter((res) => res.status >= 200 && res.status < 300)
