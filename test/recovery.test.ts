@@ -70,6 +70,15 @@ test('activating recovery codes needs another enabled type: 5913; then a code of
   await s.app.close()
 })
 
+test('an enabled type whose provider is gone backs nothing up: recovery codes still answer 5913', async (t) => {
+  const s = await setup()
+  await s.repository.beginActivation('customer-1', 'legacy', null)
+  await s.repository.acceptCode('customer-1', 'legacy', { step: 1 }, { now: 0, requireStatus: 1, enable: true, maxAttempts: 3, tokenId: null })
+  t.same(statuses(await list(s.app, s.bearer)), { email: 0, totp: 0, [RECOVERY]: 0, legacy: 2 })
+  expectError(t, await post(s.app, ACTIVATE, s.bearer, { type: RECOVERY, code: '000000' }), 400, '5913')
+  await s.app.close()
+})
+
 test('each recovery code passes once, wherever a code of an enabled type passes, in any spelling', async (t) => {
   const s = await setup()
   const codes = await withRecovery(s)

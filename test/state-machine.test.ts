@@ -227,6 +227,22 @@ test('a stored type whose provider is gone can still be removed', async (t) => {
   t.equal((await post(lone.app, DEACTIVATE, lone.tok, { type: 'legacy', code: 'anything' })).statusCode, 204, 'with nothing enabled, the header suffices')
 })
 
+test('an enabled orphan beside an enabled type goes with a code of that type, and no removal is a step-up', async (t) => {
+  const s = await at(2)
+  t.teardown(() => s.app.close())
+  await s.repository.beginActivation('customer-1', 'legacy', null)
+  await s.repository.acceptCode('customer-1', 'legacy', { step: 1 }, { now: 0, requireStatus: 1, enable: true, maxAttempts: 3, tokenId: null })
+  t.same(statuses(await list(s.app, s.tok)), { email: 2, legacy: 2 })
+  const before = s.events.length
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy' }), 403, '5900')
+  expectError(t, await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: '000000' }), 403, '5901')
+  t.equal((await post(s.app, DEACTIVATE, s.tok, { type: 'legacy', code: s.outbox.last() })).statusCode, 204)
+  t.same(statuses(await list(s.app, s.tok)), { email: 2 }, 'the orphan is gone, email stays')
+  const names = s.events.slice(before).map((e) => [e.name, e.type])
+  t.same(names, [['code.rejected', null], ['type.disabled', 'legacy']], 'a code of any enabled type is checked (docs/events.md); no code.verified, as it was not the removed type\'s')
+  t.notOk(s.events.some((e) => e.name.startsWith('stepup.')), 'no stepup.* event at all')
+})
+
 test('an enabled type whose provider is gone fails closed: step-up needs a code, no junk code removes it', async (t) => {
   // The app of yesterday had totp; today's configuration has only email (a deploy, a flag).
   const repository = memoryRepository()
