@@ -105,8 +105,8 @@ export class MfaService {
     return this.#inListOrder(records).map(({ type, status }) => {
       const remaining = this.#factors.get(type)?.remaining
       if (remaining === undefined) return { type, status }
-      const record = recordOf.get(type)
-      return { type, status, remaining: record === undefined || status === MFA_STATUS.DISABLED ? 0 : remaining(record) }
+      // A type is listed pending or enabled only when stored; a disabled set has none left to use.
+      return { type, status, remaining: status === MFA_STATUS.DISABLED ? 0 : remaining(recordOf.get(type) as TypeRecord) }
     })
   }
 
@@ -185,7 +185,7 @@ export class MfaService {
       if (record === undefined || record.status !== MFA_STATUS.ENABLED) throw new MfaErrors.TypeNotFound()
       // A type goes with its own code, or a fallback's (a lost phone removed with a recovery
       // code); a fallback goes with a code of any enabled type.
-      const provable = factor.fallback === true ? enabled : [record, ...enabled.filter((r) => r.type !== type && this.isFallback(r.type))]
+      const provable = factor.fallback === true ? enabled : [record, ...enabled.filter((r) => this.isFallback(r.type))]
       const accepted = await this.#check(log, { caller, records: provable, code, requireStatus: MFA_STATUS.ENABLED, enable: false, type })
       if (accepted === null) throw new MfaErrors.TypeNotFound()
       this.#emit(log, 'code.verified', principal, type)
@@ -199,7 +199,6 @@ export class MfaService {
     }
     if (!(await this.#repository.disable(principal.id, type))) throw new MfaErrors.TypeNotFound()
     this.#emit(log, 'type.disabled', principal, type)
-    if (this.isFallback(type)) return
     for (const fallback of await this.dropLoneFallbacks(principal.id)) this.#emit(log, 'type.disabled', principal, fallback)
   }
 
@@ -311,7 +310,9 @@ export class MfaService {
     const context = { log, principal }
     for (const record of records) {
       const factor = this.#factors.get(record.type)
-      const proving = factor?.prove(principal.id, record, code, now, context) ?? null
+      // A stored type whose provider is gone: no code can match it.
+      if (factor === undefined) continue
+      const proving = factor.prove(principal.id, record, code, now, context)
       // Codes are proven synchronously: only a passkey's signature check is awaited.
       // Stryker disable next-line ConditionalExpression: awaiting a plain value gives it back, a microtask later.
       const proof = proving instanceof Promise ? await proving : proving
@@ -319,7 +320,7 @@ export class MfaService {
       const result = await this.#repository.acceptCode(principal.id, record.type, proof, { now, maxAttempts, requireStatus, enable, tokenId })
       if (result === 'accepted') {
         // remaining() is as read before this code was spent.
-        if (factor?.remaining !== undefined) this.#emit(log, 'recovery.used', principal, record.type, { remaining: factor.remaining(record) - 1 })
+        if (factor.remaining !== undefined) this.#emit(log, 'recovery.used', principal, record.type, { remaining: factor.remaining(record) - 1 })
         return record.type
       }
       if (result === 'status-changed' && (record.type === type || records.length === 1)) lostStatus = true
