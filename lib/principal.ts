@@ -94,7 +94,8 @@ export function createAuthenticator ({ backend, principal: mapPrincipal, findPri
       const { jti, auth_time: authTime, iat } = Object(payload) as { jti?: unknown, auth_time?: unknown, iat?: unknown }
       if (typeof jti === 'string' && jti !== '') tokenIds.set(request, jti)
       const signedIn = typeof authTime === 'number' ? authTime : iat
-      if (typeof signedIn === 'number' && Number.isFinite(signedIn)) signIns.set(request, signedIn * 1000)
+      // Number.isFinite is false for anything but a finite number: it does not coerce.
+      if (Number.isFinite(signedIn)) signIns.set(request, (signedIn as number) * 1000)
       const principal = mapPrincipal(payload, request)
       request.principal = principal !== null && principal !== undefined && typeof principal.id === 'string' && principal.id !== ''
         ? principal
