@@ -186,9 +186,13 @@ if (await postgresAvailable(t)) {
 
   t.test('a query stuck behind a lock: the call fails after queryTimeout, and the next one works', async (t) => {
     const tablePrefix = freshPrefix(t)
+    // The tables are made and the row written with the default timeout: on a busy machine
+    // creating tables can take longer than the 300 ms this test puts on the stuck queries.
+    const setup = postgresRepository({ connectionString: pgUrl(), tablePrefix })
+    await setup.beginActivation('p', 'email', null)
+    await setup.close?.()
     const repository = postgresRepository({ connectionString: pgUrl(), tablePrefix, queryTimeout: 300 })
     t.teardown(() => repository.close?.())
-    await repository.beginActivation('p', 'email', null)
     const admin = await adminClient(t)
     await admin.query('BEGIN')
     await admin.query(`LOCK TABLE "${tablePrefix}types" IN ACCESS EXCLUSIVE MODE`)
