@@ -67,7 +67,7 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   // The last results, committed: CI starts from a fresh checkout, and an incremental run without
-  // them would test every mutant (hours). Results are reused only for code and test files that did
+  // them would test every mutant (over an hour). Results are reused only for code and test files that did
   // not change; a change elsewhere (test/helpers.ts, an unmutated lib/ file) does not invalidate
   // them, so run the full `npm run test:mutation` before a release. Narrow runs of parts on the
   // same tree can be joined instead: scripts/merge-mutation-reports.mjs.
