@@ -34,6 +34,14 @@ async function withEmail (repository: MfaRepository, providers: GlueMfaOptions['
 }
 const mail = new Outbox()
 
+/** Recovery codes activated with the last email code and verified with the first: answers the codes. */
+async function withRecovery (s: TestApp & { tok: string }): Promise<string[]> {
+  const codes = (await post(s.app, ACTIVATE, s.tok, { type: RECOVERY, code: mail.last() })).json().data.attributes.codes
+  const verified = await post(s.app, VERIFY, s.tok, { type: RECOVERY, code: codes[0] })
+  if (verified.statusCode !== 204) throw new Error(verified.body)
+  return codes
+}
+
 async function cart (s: TestApp & { tok: string }, code: string): Promise<number> {
   return (await s.app.inject({ method: 'POST', url: '/carts', headers: { authorization: `Bearer ${s.tok}`, 'x-mfa-code': code }, payload: {} })).statusCode
 }
@@ -68,8 +76,7 @@ test('deactivating a type that a concurrent request disabled answers 5906, even 
   const spy = spyStore()
   const s = await withEmail(spy.repository, [emailProvider({ send: mail.send }), recoveryCodesProvider({ count: 2 })])
   t.teardown(() => s.app.close())
-  const codes = (await post(s.app, ACTIVATE, s.tok, { type: RECOVERY, code: mail.last() })).json().data.attributes.codes
-  t.equal((await post(s.app, VERIFY, s.tok, { type: RECOVERY, code: codes[0] })).statusCode, 204)
+  await withRecovery(s)
   s.clock.advance(30_000)
   await post(s.app, 'multi-factor-auth-trigger', s.tok)
   spy.override.acceptCode = async (_id, type) => type === 'email' ? 'status-changed' : 'code-invalid'
@@ -136,8 +143,7 @@ test('admin status: a disabled set of recovery codes has none left, whatever its
   const spy = spyStore()
   const s = await withEmail(spy.repository, [emailProvider({ send: mail.send }), recoveryCodesProvider({ count: 3 })])
   t.teardown(() => s.app.close())
-  const codes = (await post(s.app, ACTIVATE, s.tok, { type: RECOVERY, code: mail.last() })).json().data.attributes.codes
-  t.equal((await post(s.app, VERIFY, s.tok, { type: RECOVERY, code: codes[0] })).statusCode, 204)
+  await withRecovery(s)
   t.same(await s.app.glueMfa.status('customer-1'), [{ type: 'email', status: 2 }, { type: RECOVERY, status: 2, remaining: 2 }])
   t.same(await s.app.glueMfa.status('nobody'), [{ type: 'email', status: 0 }, { type: RECOVERY, status: 0, remaining: 0 }], 'never stored: none')
   // A store that disables by status alone and keeps the hashes.
@@ -161,8 +167,7 @@ test('the last primary type goes alone when its recovery codes were already disa
   const spy = spyStore()
   const s = await withEmail(spy.repository, [emailProvider({ send: mail.send }), recoveryCodesProvider({ count: 2 })])
   t.teardown(() => s.app.close())
-  const codes = (await post(s.app, ACTIVATE, s.tok, { type: RECOVERY, code: mail.last() })).json().data.attributes.codes
-  t.equal((await post(s.app, VERIFY, s.tok, { type: RECOVERY, code: codes[0] })).statusCode, 204)
+  const codes = await withRecovery(s)
   t.equal((await post(s.app, DEACTIVATE, s.tok, { type: RECOVERY, code: codes[1] })).statusCode, 204)
   spy.override.disable = async (...args) => { await spy.inner.disable(...args); return true }
   s.clock.advance(30_000)
